@@ -1,0 +1,3 @@
+//! The `policycortex` binary.
+
+fn main() {}
