@@ -18,7 +18,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_source_bytes: 4096, max_depth: 64, max_regex_bytes: 1 << 20 }
+        Self {
+            max_source_bytes: 4096,
+            max_depth: 64,
+            max_regex_bytes: 1 << 20,
+        }
     }
 }
 
@@ -39,7 +43,11 @@ pub struct CompileError {
 
 impl fmt::Display for CompileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)?;
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )?;
         if let Some(hint) = &self.hint {
             write!(f, " ({hint})")?;
         }
@@ -83,5 +91,7 @@ pub fn compile_with(source: &str, limits: &Limits) -> Result<Program, CompileErr
             hint: None,
         });
     }
-    Ok(Program { source: source.to_owned() })
+    Ok(Program {
+        source: source.to_owned(),
+    })
 }

@@ -1,0 +1,84 @@
+//! What an evaluation answers: one decision per applicable policy, and whether the
+//! resource is compliant overall.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::policy::Severity;
+
+/// The outcome of one policy for one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    /// The resource satisfies the policy.
+    Allow,
+    /// The resource violates the policy.
+    Deny,
+}
+
+/// One reason a policy denied a resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Violation {
+    /// The index of the DENY rule that held; `null` when no ALLOW rule matched.
+    pub rule_index: Option<usize>,
+    /// The rule's message, or why the allow-list was not matched.
+    pub message: String,
+}
+
+/// What one applicable policy decided about one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Decision {
+    /// The deciding policy's id.
+    pub policy_id: String,
+    /// The deciding policy's name.
+    pub policy_name: String,
+    /// ALLOW or DENY.
+    pub decision: Verdict,
+    /// The policy's severity.
+    pub severity: Severity,
+    /// Why the policy denied the resource; empty on ALLOW.
+    pub violations: Vec<Violation>,
+    /// The policy's compliance frameworks.
+    pub compliance_frameworks: Vec<String>,
+    /// The remediation to apply; present only on a DENY of a policy with auto remediation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remediation_action: Option<String>,
+}
+
+/// The evaluation of one resource against every applicable policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Evaluation {
+    /// True when no applicable policy denies the resource.
+    pub compliant: bool,
+    /// One decision per applicable policy, in the order of the policy set.
+    pub decisions: Vec<Decision>,
+}
+
+impl Evaluation {
+    /// Builds an evaluation from its decisions.
+    pub fn from_decisions(decisions: Vec<Decision>) -> Self {
+        let compliant = decisions
+            .iter()
+            .all(|decision| decision.decision == Verdict::Allow);
+        Self {
+            compliant,
+            decisions,
+        }
+    }
+
+    /// How many decisions are DENY.
+    pub fn denied(&self) -> usize {
+        self.decisions
+            .iter()
+            .filter(|decision| decision.decision == Verdict::Deny)
+            .count()
+    }
+
+    /// How many violations all decisions hold together.
+    pub fn violations(&self) -> usize {
+        self.decisions
+            .iter()
+            .map(|decision| decision.violations.len())
+            .sum()
+    }
+}

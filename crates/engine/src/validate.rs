@@ -1,0 +1,440 @@
+//! Turns a request body into a checked [`PolicySpec`] or [`PolicyPatch`].
+//!
+//! Validation reports every problem it can find at once, each as a [`FieldError`] that
+//! names the field by its JSON path (`rules[0].condition`). It runs in three steps: the
+//! body's keys (unknown, read-only, missing, null), the value types (through serde, which
+//! stops at the first mismatch), then the product's rules (lengths, counts, conditions).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::policy::{PolicyPatch, PolicySpec, Rule, Severity};
+
+/// One problem with one field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// JSON path of the field, such as `rules[0].condition`; `body` for the whole body.
+    pub field: String,
+    /// Stable snake_case code, such as `required` or `invalid_condition`.
+    pub code: String,
+    /// What is wrong, for a person.
+    pub message: String,
+    /// For a condition error: the 1-based line in the condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// For a condition error: the 1-based column in the condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// A suggestion, where one helps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl FieldError {
+    /// An error on `field` with `code` and `message`.
+    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code: code.to_owned(),
+            message: message.into(),
+            line: None,
+            column: None,
+            hint: None,
+        }
+    }
+}
+
+/// Bounds on what one policy may hold. They keep storage and evaluation cost bounded.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest name, in characters.
+    pub max_name_chars: usize,
+    /// Longest description, in characters.
+    pub max_description_chars: usize,
+    /// Longest resource type, remediation action, tag or framework, in characters.
+    pub max_label_chars: usize,
+    /// Longest rule message, in characters.
+    pub max_message_chars: usize,
+    /// Most rules in one policy.
+    pub max_rules: usize,
+    /// Most tags, and most compliance frameworks, in one policy.
+    pub max_labels: usize,
+    /// Limits on each rule's condition.
+    pub condition: policycortex_lang::Limits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_name_chars: 128,
+            max_description_chars: 4096,
+            max_label_chars: 256,
+            max_message_chars: 1024,
+            max_rules: 50,
+            max_labels: 50,
+            condition: policycortex_lang::Limits::default(),
+        }
+    }
+}
+
+/// The body of `POST /v1/policies`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a policy object")]
+pub struct PolicyCreate {
+    /// Unique within the organization, 1 to 128 characters.
+    pub name: String,
+    /// What the policy is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The type of resource the policy applies to.
+    pub resource_type: String,
+    /// Defaults to MEDIUM.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Defaults to true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// 1 to 50 rules.
+    pub rules: Vec<Rule>,
+    /// Defaults to an empty list.
+    #[serde(default)]
+    pub compliance_frameworks: Option<Vec<String>>,
+    /// Defaults to false.
+    #[serde(default)]
+    pub auto_remediation: Option<bool>,
+    /// The remediation to apply when `auto_remediation` is on.
+    #[serde(default)]
+    pub remediation_action: Option<String>,
+    /// Defaults to an empty list.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// The body of `PUT /v1/policies/{id}`: every field is optional; fields sent replace the
+/// stored value, fields left out keep it. `description` and `remediation_action` may be
+/// `null` to clear them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a policy object")]
+pub struct PolicyUpdate {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable)]
+    pub description: Option<Option<String>>,
+    /// New resource type.
+    #[serde(default)]
+    pub resource_type: Option<String>,
+    /// New severity.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// New enabled flag.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// New rules, replacing all the old ones.
+    #[serde(default)]
+    pub rules: Option<Vec<Rule>>,
+    /// New compliance frameworks.
+    #[serde(default)]
+    pub compliance_frameworks: Option<Vec<String>>,
+    /// New auto remediation flag.
+    #[serde(default)]
+    pub auto_remediation: Option<bool>,
+    /// New remediation action; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable)]
+    pub remediation_action: Option<Option<String>>,
+    /// New tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// Keeps an explicit `null` apart from a missing field.
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Fields a client may set.
+const WRITABLE: [&str; 10] = [
+    "name",
+    "description",
+    "resource_type",
+    "severity",
+    "enabled",
+    "rules",
+    "compliance_frameworks",
+    "auto_remediation",
+    "remediation_action",
+    "tags",
+];
+
+/// Fields the server sets; a body that sends one is rejected rather than ignored.
+const READ_ONLY: [&str; 5] = ["id", "version", "created_at", "updated_at", "created_by"];
+
+/// Fields that may be `null`.
+const NULLABLE: [&str; 2] = ["description", "remediation_action"];
+
+/// Fields a create must send.
+const REQUIRED: [&str; 3] = ["name", "resource_type", "rules"];
+
+/// Checks a create body and returns the policy it describes, with defaults filled in.
+pub fn parse_create(body: &[u8], limits: &Limits) -> Result<PolicySpec, Vec<FieldError>> {
+    let object = parse_object(body)?;
+    check_keys(&object, true)?;
+    let create: PolicyCreate = typed(object)?;
+
+    let spec = PolicySpec {
+        name: create.name,
+        description: create.description,
+        resource_type: create.resource_type,
+        severity: create.severity.unwrap_or(Severity::Medium),
+        enabled: create.enabled.unwrap_or(true),
+        rules: create.rules,
+        compliance_frameworks: create.compliance_frameworks.unwrap_or_default(),
+        auto_remediation: create.auto_remediation.unwrap_or(false),
+        remediation_action: create.remediation_action,
+        tags: create.tags.unwrap_or_default(),
+    };
+    check_spec(&spec, limits)?;
+    Ok(spec)
+}
+
+/// Checks an update body and returns the patch it describes.
+///
+/// The patch alone is checked for types and keys; apply it and pass the result to
+/// [`check_spec`] to check the policy it produces.
+pub fn parse_update(body: &[u8]) -> Result<PolicyPatch, Vec<FieldError>> {
+    let object = parse_object(body)?;
+    check_keys(&object, false)?;
+    let update: PolicyUpdate = typed(object)?;
+
+    Ok(PolicyPatch {
+        name: update.name,
+        description: update.description,
+        resource_type: update.resource_type,
+        severity: update.severity,
+        enabled: update.enabled,
+        rules: update.rules,
+        compliance_frameworks: update.compliance_frameworks,
+        auto_remediation: update.auto_remediation,
+        remediation_action: update.remediation_action,
+        tags: update.tags,
+    })
+}
+
+/// Parses `body` as a JSON object.
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Vec<FieldError>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(vec![FieldError::new(
+            "body",
+            "invalid_type",
+            "the body must be a JSON object",
+        )]),
+        Err(error) => Err(vec![FieldError::new(
+            "body",
+            "malformed_json",
+            format!("the body is not valid JSON: {error}"),
+        )]),
+    }
+}
+
+/// Checks the top-level keys of a policy body: each one known, writable and, unless
+/// nullable, not null; and with `creating`, every required key present.
+fn check_keys(object: &Map<String, Value>, creating: bool) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    for (key, value) in object {
+        let key_name = key.as_str();
+        if READ_ONLY.contains(&key_name) {
+            errors.push(FieldError::new(
+                key_name,
+                "read_only",
+                format!("`{key}` is set by the server and cannot be written"),
+            ));
+        } else if !WRITABLE.contains(&key_name) {
+            errors.push(FieldError::new(
+                key_name,
+                "unknown_field",
+                format!("unknown field `{key}`"),
+            ));
+        } else if value.is_null() && !NULLABLE.contains(&key_name) {
+            errors.push(FieldError::new(
+                key_name,
+                "invalid_type",
+                "must not be null",
+            ));
+        }
+    }
+    if creating {
+        for key in REQUIRED.iter().filter(|key| !object.contains_key(**key)) {
+            errors.push(FieldError::new(*key, "required", "is required"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Deserializes `object` into `T`, naming the path of the first mismatched value.
+fn typed<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, Vec<FieldError>> {
+    serde_path_to_error::deserialize(Value::Object(object)).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        let message = error.into_inner().to_string();
+        let code = if message.starts_with("unknown field") {
+            "unknown_field"
+        } else {
+            "invalid_type"
+        };
+        vec![FieldError::new(field, code, message)]
+    })
+}
+
+/// Checks the product's rules on a whole policy: lengths, counts and conditions.
+pub fn check_spec(spec: &PolicySpec, limits: &Limits) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+
+    check_text(&mut errors, "name", &spec.name, limits.max_name_chars);
+    check_text(
+        &mut errors,
+        "resource_type",
+        &spec.resource_type,
+        limits.max_label_chars,
+    );
+    if let Some(description) = &spec.description {
+        check_length(
+            &mut errors,
+            "description",
+            description,
+            limits.max_description_chars,
+        );
+    }
+    if let Some(action) = &spec.remediation_action {
+        check_text(
+            &mut errors,
+            "remediation_action",
+            action,
+            limits.max_label_chars,
+        );
+    }
+    check_labels(&mut errors, "tags", &spec.tags, limits);
+    check_labels(
+        &mut errors,
+        "compliance_frameworks",
+        &spec.compliance_frameworks,
+        limits,
+    );
+    check_rules(&mut errors, &spec.rules, limits);
+
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// A required text: not blank, and at most `max` characters.
+fn check_text(errors: &mut Vec<FieldError>, field: &str, text: &str, max: usize) {
+    if text.trim().is_empty() {
+        errors.push(FieldError::new(field, "required", "must not be empty"));
+    } else {
+        check_length(errors, field, text, max);
+    }
+}
+
+fn check_length(errors: &mut Vec<FieldError>, field: &str, text: &str, max: usize) {
+    let length = text.chars().count();
+    if length > max {
+        errors.push(FieldError::new(
+            field,
+            "too_long",
+            format!("must be at most {max} characters, got {length}"),
+        ));
+    }
+}
+
+/// Tags and frameworks: at most `max_labels`, each a non-empty text without a comma (a
+/// comma separates values in the `tags` query filter).
+fn check_labels(errors: &mut Vec<FieldError>, field: &str, labels: &[String], limits: &Limits) {
+    if labels.len() > limits.max_labels {
+        errors.push(FieldError::new(
+            field,
+            "too_many",
+            format!(
+                "must hold at most {} entries, got {}",
+                limits.max_labels,
+                labels.len()
+            ),
+        ));
+        return;
+    }
+    for (index, label) in labels.iter().enumerate() {
+        let path = format!("{field}[{index}]");
+        if label.contains(',') {
+            errors.push(FieldError::new(
+                path,
+                "invalid_value",
+                "must not contain `,`",
+            ));
+        } else {
+            check_text(errors, &path, label, limits.max_label_chars);
+        }
+    }
+}
+
+/// Between one and `max_rules` rules, each with a message and a condition that compiles.
+fn check_rules(errors: &mut Vec<FieldError>, rules: &[Rule], limits: &Limits) {
+    if rules.is_empty() {
+        errors.push(FieldError::new(
+            "rules",
+            "too_short",
+            "must hold at least one rule",
+        ));
+        return;
+    }
+    if rules.len() > limits.max_rules {
+        errors.push(FieldError::new(
+            "rules",
+            "too_many",
+            format!(
+                "must hold at most {} rules, got {}",
+                limits.max_rules,
+                rules.len()
+            ),
+        ));
+        return;
+    }
+    for (index, rule) in rules.iter().enumerate() {
+        check_text(
+            errors,
+            &format!("rules[{index}].message"),
+            &rule.message,
+            limits.max_message_chars,
+        );
+        if let Err(error) = policycortex_lang::compile_with(&rule.condition, &limits.condition) {
+            errors.push(FieldError {
+                field: format!("rules[{index}].condition"),
+                code: "invalid_condition".to_owned(),
+                message: format!(
+                    "line {}, column {}: {}",
+                    error.line, error.column, error.message
+                ),
+                line: Some(error.line),
+                column: Some(error.column),
+                hint: error.hint,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
