@@ -139,6 +139,22 @@ pub struct PolicySpec {
 }
 
 impl Policy {
+    /// The caller-chosen fields, as JSON shows them; audit diffs compare these.
+    pub fn spec_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "description": self.description,
+            "resource_type": self.resource_type,
+            "severity": self.severity,
+            "enabled": self.enabled,
+            "rules": self.rules,
+            "compliance_frameworks": self.compliance_frameworks,
+            "auto_remediation": self.auto_remediation,
+            "remediation_action": self.remediation_action,
+            "tags": self.tags,
+        })
+    }
+
     /// The caller-chosen part of this policy.
     pub fn spec(&self) -> PolicySpec {
         PolicySpec {
