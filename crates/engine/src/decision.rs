@@ -82,3 +82,39 @@ impl Evaluation {
             .sum()
     }
 }
+
+/// Counts over the evaluations of many resources.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Summary {
+    /// Resources evaluated.
+    pub resources: usize,
+    /// Resources that no policy denied.
+    pub compliant: usize,
+    /// Resources that some policy denied.
+    pub non_compliant: usize,
+    /// Decisions made in all.
+    pub decisions: usize,
+    /// Decisions that were DENY.
+    pub denied: usize,
+    /// Entries of all violation lists together.
+    pub violations: usize,
+}
+
+impl Summary {
+    /// Counts `evaluations`.
+    pub fn of<'a>(evaluations: impl IntoIterator<Item = &'a Evaluation>) -> Self {
+        let mut summary = Self::default();
+        for evaluation in evaluations {
+            summary.resources += 1;
+            if evaluation.compliant {
+                summary.compliant += 1;
+            } else {
+                summary.non_compliant += 1;
+            }
+            summary.decisions += evaluation.decisions.len();
+            summary.denied += evaluation.denied();
+            summary.violations += evaluation.violations();
+        }
+        summary
+    }
+}

@@ -15,7 +15,7 @@ pub mod engine;
 pub mod policy;
 pub mod validate;
 
-pub use decision::{Decision, Evaluation, Verdict, Violation};
+pub use decision::{Decision, Evaluation, Summary, Verdict, Violation};
 pub use engine::{CompiledPolicy, PolicySet};
 pub use policy::{Effect, Policy, PolicyPatch, PolicySpec, Rule, Severity};
 pub use validate::{FieldError, Limits};

@@ -139,6 +139,32 @@ pub struct PolicySpec {
 }
 
 impl Policy {
+    /// A policy made of `spec`, with the server-set fields given.
+    pub fn from_spec(
+        id: String,
+        spec: PolicySpec,
+        at: DateTime<Utc>,
+        created_by: String,
+    ) -> Self {
+        Self {
+            id,
+            name: spec.name,
+            description: spec.description,
+            resource_type: spec.resource_type,
+            severity: spec.severity,
+            enabled: spec.enabled,
+            rules: spec.rules,
+            compliance_frameworks: spec.compliance_frameworks,
+            auto_remediation: spec.auto_remediation,
+            remediation_action: spec.remediation_action,
+            tags: spec.tags,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+            created_by,
+        }
+    }
+
     /// The caller-chosen fields, as JSON shows them; audit diffs compare these.
     pub fn spec_view(&self) -> serde_json::Value {
         serde_json::json!({

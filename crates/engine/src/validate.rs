@@ -186,7 +186,15 @@ const REQUIRED: [&str; 3] = ["name", "resource_type", "rules"];
 
 /// Checks a create body and returns the policy it describes, with defaults filled in.
 pub fn parse_create(body: &[u8], limits: &Limits) -> Result<PolicySpec, Vec<FieldError>> {
-    let object = parse_object(body)?;
+    create_from_object(parse_object(body)?, limits)
+}
+
+/// Checks a create body that is already parsed, such as a draft policy inside an
+/// evaluation request.
+pub fn create_from_object(
+    object: Map<String, Value>,
+    limits: &Limits,
+) -> Result<PolicySpec, Vec<FieldError>> {
     check_keys(&object, true)?;
     let create: PolicyCreate = typed(object)?;
 

@@ -377,24 +377,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_policy(&self, ctx: &WriteContext, spec: &PolicySpec) -> StoreResult<Policy> {
-        let at = now();
-        let policy = Policy {
-            id: new_id("pol"),
-            name: spec.name.clone(),
-            description: spec.description.clone(),
-            resource_type: spec.resource_type.clone(),
-            severity: spec.severity,
-            enabled: spec.enabled,
-            rules: spec.rules.clone(),
-            compliance_frameworks: spec.compliance_frameworks.clone(),
-            auto_remediation: spec.auto_remediation,
-            remediation_action: spec.remediation_action.clone(),
-            tags: spec.tags.clone(),
-            version: 1,
-            created_at: at,
-            updated_at: at,
-            created_by: ctx.actor.clone(),
-        };
+        let policy = Policy::from_spec(new_id("pol"), spec.clone(), now(), ctx.actor.clone());
 
         let mut tx = self.begin().await?;
         let inserted = sqlx::query(&format!(

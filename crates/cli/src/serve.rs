@@ -1,0 +1,150 @@
+//! `policycortex serve`: the HTTP service on the embedded store or PostgreSQL.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use policycortex_server::{bootstrap, AppState, Bootstrap, ServerConfig};
+use policycortex_store::StoreOptions;
+use tokio::net::TcpListener;
+
+use crate::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK};
+
+/// Flags of `serve`; each has a `POLICYCORTEX_*` environment variable.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "POLICYCORTEX_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// `sqlite://PATH` (the embedded store) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, env = "POLICYCORTEX_DATABASE_URL", default_value = "sqlite://./policycortex.db")]
+    pub database_url: String,
+    /// Requests each API key may make a minute.
+    #[arg(long, env = "POLICYCORTEX_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    rate_limit_per_minute: u32,
+    /// Requests each API key may make at once, before the per-minute rate applies.
+    #[arg(long, env = "POLICYCORTEX_RATE_LIMIT_BURST", default_value_t = 100)]
+    rate_limit_burst: u32,
+    /// Most database connections.
+    #[arg(long, env = "POLICYCORTEX_MAX_CONNECTIONS", default_value_t = 16)]
+    max_connections: u32,
+    /// Longest a database statement may run, in milliseconds.
+    #[arg(long, env = "POLICYCORTEX_STATEMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    statement_timeout_ms: u64,
+    /// Most policies one organization may hold.
+    #[arg(long, env = "POLICYCORTEX_MAX_POLICIES_PER_ORGANIZATION", default_value_t = 10_000)]
+    max_policies_per_organization: u64,
+    /// Log format.
+    #[arg(long, env = "POLICYCORTEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("POLICYCORTEX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> u8 {
+    init_logging(args.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "could not start the runtime");
+            return EXIT_FAILURE;
+        }
+    };
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> u8 {
+    let options = StoreOptions {
+        max_connections: args.max_connections,
+        statement_timeout: Duration::from_millis(args.statement_timeout_ms),
+        ..StoreOptions::default()
+    };
+    let store = match policycortex_store::open(&args.database_url, &options).await {
+        Ok(store) => store,
+        Err(error) => {
+            tracing::error!(%error, "could not open the store");
+            return EXIT_FAILURE;
+        }
+    };
+
+    let bootstrap_key = std::env::var("POLICYCORTEX_BOOTSTRAP_KEY").ok();
+    match bootstrap(&store, bootstrap_key.as_deref()).await {
+        Ok(Bootstrap::Generated(key)) => println!(
+            "No API key existed, so an admin key was created. It is shown only this once:\n\n    {key}\n"
+        ),
+        Ok(Bootstrap::FromEnvironment) => tracing::info!("POLICYCORTEX_BOOTSTRAP_KEY became the first admin key"),
+        Ok(Bootstrap::KeysExist) => {}
+        Err(error) => {
+            tracing::error!(%error, "could not bootstrap");
+            return EXIT_BAD_INPUT;
+        }
+    }
+
+    let config = ServerConfig {
+        rate_limit_per_minute: args.rate_limit_per_minute,
+        rate_limit_burst: args.rate_limit_burst,
+        max_policies_per_organization: args.max_policies_per_organization,
+        ..ServerConfig::default()
+    };
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%error, listen = %args.listen, "could not listen");
+            return EXIT_FAILURE;
+        }
+    };
+    tracing::info!(listen = %args.listen, "serving");
+
+    match policycortex_server::serve(listener, AppState::new(store, config), shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            EXIT_OK
+        }
+        Err(error) => {
+            tracing::error!(%error, "the server failed");
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down; letting requests in flight finish");
+}

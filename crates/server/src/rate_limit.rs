@@ -1,0 +1,112 @@
+//! Per-key rate limits: a token bucket per API key, announced on every answer with the
+//! IETF `RateLimit-Policy` and `RateLimit` fields.
+//!
+//! A key may spend `burst` requests at once and regains `per_minute` requests a minute.
+//! Buckets live in this process: with several servers, each enforces the limit on its own
+//! share of the traffic (see docs/operations.md).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue};
+
+/// The limiter of one server.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_minute: u32,
+    burst: u32,
+    /// Buckets by API key id.
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    refreshed: Instant,
+}
+
+/// The state of a key's bucket after one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quota {
+    /// Whether the request may go ahead.
+    pub allowed: bool,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// Seconds until the bucket is full again (allowed) or one request is (refused).
+    pub reset_seconds: u64,
+}
+
+impl RateLimiter {
+    /// A limiter that lets each key make `per_minute` requests a minute, `burst` at once.
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        Self { per_minute: per_minute.max(1), burst: burst.max(1), buckets: Mutex::default() }
+    }
+
+    /// Takes one request from `key_id`'s bucket, if it has one left.
+    pub fn check(&self, key_id: &str) -> Quota {
+        self.check_at(key_id, Instant::now())
+    }
+
+    fn check_at(&self, key_id: &str, now: Instant) -> Quota {
+        let rate_per_second = f64::from(self.per_minute) / 60.0;
+        let capacity = f64::from(self.burst);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bucket = buckets
+            .entry(key_id.to_owned())
+            .or_insert(Bucket { tokens: capacity, refreshed: now });
+
+        let elapsed = now.saturating_duration_since(bucket.refreshed).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate_per_second).min(capacity);
+        bucket.refreshed = now;
+
+        let allowed = bucket.tokens >= 1.0;
+        if allowed {
+            bucket.tokens -= 1.0;
+        }
+        let missing = if allowed { capacity - bucket.tokens } else { 1.0 - bucket.tokens };
+        Quota {
+            allowed,
+            remaining: bucket.tokens.floor() as u32,
+            reset_seconds: Duration::from_secs_f64(missing / rate_per_second).as_secs_f64().ceil()
+                as u64,
+        }
+    }
+
+    /// Adds the `RateLimit-Policy` and `RateLimit` fields for `quota` to `headers`.
+    pub fn announce(&self, quota: Quota, headers: &mut HeaderMap) {
+        let policy = format!("\"per-key\";q={};w=60;burst={}", self.per_minute, self.burst);
+        let state = format!("\"per-key\";r={};t={}", quota.remaining, quota.reset_seconds);
+        if let (Ok(policy), Ok(state)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&state)) {
+            headers.insert("ratelimit-policy", policy);
+            headers.insert("ratelimit", state);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_may_spend_its_burst_then_is_refused() {
+        let limiter = RateLimiter::new(60, 3);
+        let now = Instant::now();
+
+        let answers: Vec<_> = (0..4).map(|_| limiter.check_at("key_a", now).allowed).collect();
+
+        assert_eq!(answers, vec![true, true, true, false]);
+        assert_eq!(limiter.check_at("key_a", now).reset_seconds, 1);
+    }
+
+    #[test]
+    fn tokens_come_back_with_time_and_keys_are_apart() {
+        let limiter = RateLimiter::new(60, 1);
+        let now = Instant::now();
+        assert!(limiter.check_at("key_a", now).allowed);
+        assert!(!limiter.check_at("key_a", now).allowed);
+
+        assert!(limiter.check_at("key_b", now).allowed);
+        assert!(limiter.check_at("key_a", now + Duration::from_secs(1)).allowed);
+    }
+}
