@@ -3,14 +3,16 @@
 
 use std::ops::Deref;
 
+use sqlx::Connection as _;
+
 use policycortex_store::{SharedStore, StoreOptions};
 
 /// A store for one test, with whatever it needs kept alive beside it.
 pub struct TestStore {
     store: SharedStore,
     _directory: Option<tempfile::TempDir>,
-    /// The PostgreSQL database made for this test, dropped (best effort) with the store.
-    database: Option<PostgresDatabase>,
+    /// The PostgreSQL database made for this test, dropped (best effort) after the store.
+    _database: Option<PostgresDatabase>,
 }
 
 impl Deref for TestStore {
@@ -33,12 +35,16 @@ impl TestStore {
         Self {
             store,
             _directory: Some(directory),
-            database: None,
+            _database: None,
         }
     }
 
     /// A store on a new PostgreSQL database, or `None` (and a note) when no test server
     /// is configured.
+    #[allow(
+        clippy::unwrap_used,
+        reason = "a test store that cannot be made fails the test"
+    )]
     pub async fn postgres() -> Option<Self> {
         let database = PostgresDatabase::create().await?;
         let store = policycortex_store::open(&database.url, &StoreOptions::default())
@@ -47,63 +53,44 @@ impl TestStore {
         Some(Self {
             store,
             _directory: None,
-            database: Some(database),
+            _database: Some(database),
         })
-    }
-}
-
-impl Drop for TestStore {
-    fn drop(&mut self) {
-        if let Some(database) = &self.database {
-            database.drop_best_effort();
-        }
     }
 }
 
 /// The variable that names the PostgreSQL server tests may use.
 pub const TEST_DATABASE_URL: &str = "POLICYCORTEX_TEST_DATABASE_URL";
 
-/// A new, empty PostgreSQL database on the test server, with a name of its own.
+/// A new, empty PostgreSQL database on the test server, with a name of its own, dropped
+/// (best effort, closing whatever connections remain) when this value is.
 pub struct PostgresDatabase {
     /// Such as `pc_test_5f3a…`.
     pub name: String,
-    /// The URL of the server's administrative database, used to create and drop it.
-    pub admin_url: String,
     /// The URL of the new database.
     pub url: String,
+    /// The URL of the server's administrative database, used to drop it.
+    admin_url: String,
 }
 
 impl PostgresDatabase {
     /// Creates a uniquely named database on the server `POLICYCORTEX_TEST_DATABASE_URL`
     /// names, or prints a note and answers `None` when the variable is not set.
     pub async fn create() -> Option<Self> {
-        use sqlx::Connection as _;
-
-        let Ok(admin_url) = std::env::var(TEST_DATABASE_URL) else {
-            eprintln!("skipped: {TEST_DATABASE_URL} is not set");
-            return None;
-        };
-        let name = format!("pc_test_{:016x}", rand::random::<u64>());
-
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-
+        let admin_url = test_server_url()?;
+        let name = create_database(&admin_url).await;
         let url = with_database(&admin_url, &name);
         Some(Self {
             name,
-            admin_url,
             url,
+            admin_url,
         })
     }
+}
 
-    /// Drops the database, closing whatever connections remain; failures are ignored.
-    /// It runs on a thread of its own, so that it works from `Drop` inside a test's
-    /// runtime.
-    pub fn drop_best_effort(&self) {
+impl Drop for PostgresDatabase {
+    /// Drops the database on a thread of its own, so that it works inside a test's
+    /// runtime; failures are ignored.
+    fn drop(&mut self) {
         let admin_url = self.admin_url.clone();
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
         let dropping = std::thread::spawn(move || {
@@ -114,7 +101,6 @@ impl PostgresDatabase {
                 return;
             };
             runtime.block_on(async move {
-                use sqlx::Connection as _;
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
                     let _ = sqlx::query(&sql).execute(&mut admin).await;
                     let _ = admin.close().await;
@@ -127,9 +113,40 @@ impl PostgresDatabase {
 
 /// Creates a fresh, uniquely named database on the test server and answers its URL, or
 /// `None` (and a note) when `POLICYCORTEX_TEST_DATABASE_URL` is not set. The database is
-/// left in place; call [`PostgresDatabase::create`] instead to be able to drop it.
+/// left in place; a test that wants it dropped holds a [`PostgresDatabase`] instead.
+#[allow(
+    dead_code,
+    reason = "a helper for tests that open stores by URL; the suite itself does not"
+)]
 pub async fn fresh_postgres_url() -> Option<String> {
-    PostgresDatabase::create().await.map(|database| database.url)
+    let admin_url = test_server_url()?;
+    let name = create_database(&admin_url).await;
+    Some(with_database(&admin_url, &name))
+}
+
+/// The test server's URL, or `None` and a note on stderr.
+fn test_server_url() -> Option<String> {
+    let url = std::env::var(TEST_DATABASE_URL).ok();
+    if url.is_none() {
+        eprintln!("skipped: {TEST_DATABASE_URL} is not set");
+    }
+    url
+}
+
+/// Creates a database named `pc_test_` and 16 random hex digits; answers the name.
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test database that cannot be made fails the test"
+)]
+async fn create_database(admin_url: &str) -> String {
+    let name = format!("pc_test_{:016x}", rand::random::<u64>());
+    let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    name
 }
 
 /// `url` with its database name replaced by `database`, keeping any query string.
