@@ -49,12 +49,7 @@ impl PostgresStore {
     /// The migrator holds a PostgreSQL advisory lock while it works, so servers that
     /// start together against one database migrate it once, one after the other.
     pub async fn open(url: &str, options: &StoreOptions) -> StoreResult<Self> {
-        let timeout_ms = options.statement_timeout.as_millis();
-        let connect = PgConnectOptions::from_str(url)
-            .map_err(map_error)?
-            .application_name("policycortex")
-            .options([("statement_timeout", format!("{timeout_ms}ms"))]);
-
+        let connect = connect_options(url, options)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
@@ -69,6 +64,16 @@ impl PostgresStore {
     async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(map_error)
     }
+}
+
+/// How every connection of the pool connects: to `url`, with the statement timeout set
+/// for the whole session.
+fn connect_options(url: &str, options: &StoreOptions) -> StoreResult<PgConnectOptions> {
+    let timeout_ms = options.statement_timeout.as_millis();
+    Ok(PgConnectOptions::from_str(url)
+        .map_err(map_error)?
+        .application_name("policycortex")
+        .options([("statement_timeout", format!("{timeout_ms}ms"))]))
 }
 
 /// Sorts migration failures like other database failures where they are ones.
@@ -814,5 +819,44 @@ impl Store for PostgresStore {
         .await
         .map_err(map_error)?;
         Ok(saved.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        reason = "in a test, a failed step fails the test"
+    )]
+
+    use std::time::Duration;
+
+    use sqlx::{ConnectOptions as _, Connection as _};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn every_connection_carries_the_statement_timeout() {
+        let Ok(url) = std::env::var("POLICYCORTEX_TEST_DATABASE_URL") else {
+            eprintln!("skipped: POLICYCORTEX_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let options = StoreOptions {
+            statement_timeout: Duration::from_millis(1234),
+            ..StoreOptions::default()
+        };
+
+        let mut connection = connect_options(&url, &options)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+        connection.close().await.unwrap();
+
+        assert_eq!(timeout, "1234ms");
     }
 }
