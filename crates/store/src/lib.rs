@@ -4,6 +4,7 @@
 //! - [`model`]: organizations, API keys, audit events, list queries and pages.
 //! - [`cursor`]: the opaque cursor of keyset paging.
 //! - [`sqlite`]: the embedded store (WAL, `synchronous=FULL`).
+//! - [`postgres`]: the shared store, for several servers over one PostgreSQL database.
 //!
 //! Every method that reads or writes organization data takes the organization's id and
 //! scopes its SQL by it, so one organization can never see another's rows.
@@ -12,6 +13,7 @@ mod common;
 pub mod cursor;
 pub mod ids;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -161,8 +163,8 @@ pub type SharedStore = Arc<dyn Store>;
 /// migrations first.
 pub async fn open(database_url: &str, options: &StoreOptions) -> StoreResult<SharedStore> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Err(StoreError::Internal(
-            "the PostgreSQL store is not built yet".into(),
+        Ok(Arc::new(
+            postgres::PostgresStore::open(database_url, options).await?,
         ))
     } else if let Some(path) = database_url.strip_prefix("sqlite://") {
         Ok(Arc::new(sqlite::SqliteStore::open(path, options).await?))
