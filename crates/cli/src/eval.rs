@@ -72,10 +72,16 @@ struct Record<'a> {
 
 /// Runs `eval`; returns the exit code.
 pub fn run(args: EvalArgs) -> u8 {
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build() {
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+    {
         Ok(pool) => pool,
         Err(error) => {
-            eprintln!("error: could not start {} threads: {error}", args.threads.unwrap_or(0));
+            eprintln!(
+                "error: could not start {} threads: {error}",
+                args.threads.unwrap_or(0)
+            );
             return EXIT_FAILURE;
         }
     };
@@ -94,8 +100,10 @@ fn evaluate_files(args: &EvalArgs) -> Result<u8, InputError> {
     let text = read(&args.resources)?;
     let resources = parse_resources(&args.resources, &text)?;
 
-    let evaluations: Vec<Evaluation> =
-        resources.par_iter().map(|resource| set.evaluate(&resource.resource_type, &resource.document)).collect();
+    let evaluations: Vec<Evaluation> = resources
+        .par_iter()
+        .map(|resource| set.evaluate(&resource.resource_type, &resource.document))
+        .collect();
 
     let written = match args.format {
         Format::Jsonl => write_jsonl(&resources, &evaluations),
@@ -122,7 +130,12 @@ fn load_policies(path: &Path) -> Result<Vec<Policy>, InputError> {
         let mut files: Vec<PathBuf> = fs::read_dir(path)
             .map_err(|error| InputError(format!("{}: {error}", path.display())))?
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|file| matches!(file.extension().and_then(|e| e.to_str()), Some("json" | "yaml" | "yml")))
+            .filter(|file| {
+                matches!(
+                    file.extension().and_then(|e| e.to_str()),
+                    Some("json" | "yaml" | "yml")
+                )
+            })
             .collect();
         files.sort();
         files
@@ -146,26 +159,46 @@ fn load_policies(path: &Path) -> Result<Vec<Policy>, InputError> {
 }
 
 fn parse_policy_file(file: &Path, text: &str) -> Result<Value, InputError> {
-    let is_yaml = matches!(file.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+    let is_yaml = matches!(
+        file.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
     if is_yaml {
-        serde_yaml::from_str(text).map_err(|error| InputError(format!("{}: {error}", file.display())))
+        serde_yaml::from_str(text)
+            .map_err(|error| InputError(format!("{}: {error}", file.display())))
     } else {
-        serde_json::from_str(text).map_err(|error| InputError(format!("{}: {error}", file.display())))
+        serde_json::from_str(text)
+            .map_err(|error| InputError(format!("{}: {error}", file.display())))
     }
 }
 
 /// Checks one policy body exactly as the API does.
 fn policy_from_body(file: &Path, index: usize, body: Value) -> Result<Policy, InputError> {
     let Value::Object(mut object) = body else {
-        return Err(InputError(format!("{}: policy {index} is not an object", file.display())));
+        return Err(InputError(format!(
+            "{}: policy {index} is not an object",
+            file.display()
+        )));
     };
     let id = strip_server_fields(&mut object);
     let spec = create_from_object(object, &Limits::default()).map_err(|errors| {
-        let details: Vec<String> = errors.iter().map(|error| format!("`{}` {}", error.field, error.message)).collect();
-        InputError(format!("{}: policy {index}: {}", file.display(), details.join("; ")))
+        let details: Vec<String> = errors
+            .iter()
+            .map(|error| format!("`{}` {}", error.field, error.message))
+            .collect();
+        InputError(format!(
+            "{}: policy {index}: {}",
+            file.display(),
+            details.join("; ")
+        ))
     })?;
     let id = id.unwrap_or_else(|| spec.name.clone());
-    Ok(Policy::from_spec(id, spec, Utc::now(), "policycortex eval".into()))
+    Ok(Policy::from_spec(
+        id,
+        spec,
+        Utc::now(),
+        "policycortex eval".into(),
+    ))
 }
 
 /// Drops the fields the server sets, returning the `id` if one was there.
@@ -189,24 +222,33 @@ fn parse_resources(path: &Path, text: &str) -> Result<Vec<Resource>, InputError>
         return items
             .into_iter()
             .enumerate()
-            .map(|(index, item)| resource_from(item, index).map_err(|why| InputError(format!("{}: item {index}: {why}", path.display()))))
+            .map(|(index, item)| {
+                resource_from(item, index)
+                    .map_err(|why| InputError(format!("{}: item {index}: {why}", path.display())))
+            })
             .collect();
     }
 
-    let lines: Vec<(usize, &str)> =
-        text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()).collect();
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .collect();
     lines
         .par_iter()
         .map(|(number, line)| {
             let at = |why: String| InputError(format!("{}:{}: {why}", path.display(), number + 1));
-            let item = serde_json::from_str(line).map_err(|error| at(format!("not valid JSON: {error}")))?;
+            let item = serde_json::from_str(line)
+                .map_err(|error| at(format!("not valid JSON: {error}")))?;
             resource_from(item, *number).map_err(at)
         })
         .collect()
 }
 
 fn resource_from(item: Value, index: usize) -> Result<Resource, String> {
-    let Value::Object(mut item) = item else { return Err("must be an object".into()) };
+    let Value::Object(mut item) = item else {
+        return Err("must be an object".into());
+    };
     let id = match item.remove("id") {
         Some(Value::String(id)) => id,
         Some(Value::Number(number)) => number.to_string(),
@@ -220,7 +262,11 @@ fn resource_from(item: Value, index: usize) -> Result<Resource, String> {
     if let Some(unknown) = item.keys().next() {
         return Err(format!("unknown field `{unknown}`"));
     }
-    Ok(Resource { id, resource_type, document })
+    Ok(Resource {
+        id,
+        resource_type,
+        document,
+    })
 }
 
 fn write_jsonl(resources: &[Resource], evaluations: &[Evaluation]) -> io::Result<()> {
@@ -228,7 +274,11 @@ fn write_jsonl(resources: &[Resource], evaluations: &[Evaluation]) -> io::Result
         .par_iter()
         .zip(evaluations)
         .map(|(resource, evaluation)| {
-            let record = Record { id: &resource.id, resource_type: &resource.resource_type, evaluation };
+            let record = Record {
+                id: &resource.id,
+                resource_type: &resource.resource_type,
+                evaluation,
+            };
             serde_json::to_string(&record).unwrap_or_default()
         })
         .collect();
@@ -242,11 +292,29 @@ fn write_jsonl(resources: &[Resource], evaluations: &[Evaluation]) -> io::Result
 fn write_human(resources: &[Resource], evaluations: &[Evaluation]) -> io::Result<()> {
     let mut out = BufWriter::new(io::stdout().lock());
     for (resource, evaluation) in resources.iter().zip(evaluations) {
-        let verdict = if evaluation.compliant { "compliant" } else { "NON-COMPLIANT" };
-        writeln!(out, "{} ({}): {verdict}", resource.id, resource.resource_type)?;
-        for decision in evaluation.decisions.iter().filter(|decision| !decision.violations.is_empty()) {
+        let verdict = if evaluation.compliant {
+            "compliant"
+        } else {
+            "NON-COMPLIANT"
+        };
+        writeln!(
+            out,
+            "{} ({}): {verdict}",
+            resource.id, resource.resource_type
+        )?;
+        for decision in evaluation
+            .decisions
+            .iter()
+            .filter(|decision| !decision.violations.is_empty())
+        {
             for violation in &decision.violations {
-                writeln!(out, "  DENY {} [{}]: {}", decision.policy_name, decision.severity.as_str(), violation.message)?;
+                writeln!(
+                    out,
+                    "  DENY {} [{}]: {}",
+                    decision.policy_name,
+                    decision.severity.as_str(),
+                    violation.message
+                )?;
             }
             if let Some(action) = &decision.remediation_action {
                 writeln!(out, "       remediation: {action}")?;
@@ -265,5 +333,9 @@ fn write_human(resources: &[Resource], evaluations: &[Evaluation]) -> io::Result
 fn write_summary(evaluations: &[Evaluation]) -> io::Result<()> {
     let counts = Summary::of(evaluations);
     let mut out = io::stdout().lock();
-    writeln!(out, "{}", serde_json::to_string(&counts).unwrap_or_default())
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string(&counts).unwrap_or_default()
+    )
 }

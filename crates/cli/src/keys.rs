@@ -12,7 +12,11 @@ use crate::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK};
 #[derive(Debug, Args)]
 pub struct KeysArgs {
     /// The database to work on.
-    #[arg(long, env = "POLICYCORTEX_DATABASE_URL", default_value = "sqlite://./policycortex.db")]
+    #[arg(
+        long,
+        env = "POLICYCORTEX_DATABASE_URL",
+        default_value = "sqlite://./policycortex.db"
+    )]
     database_url: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human, global = true)]
@@ -71,13 +75,14 @@ pub fn run(args: KeysArgs) -> u8 {
         }
     };
     runtime.block_on(async {
-        let store = match policycortex_store::open(&args.database_url, &StoreOptions::default()).await {
-            Ok(store) => store,
-            Err(error) => {
-                eprintln!("error: could not open the store: {error}");
-                return EXIT_FAILURE;
-            }
-        };
+        let store =
+            match policycortex_store::open(&args.database_url, &StoreOptions::default()).await {
+                Ok(store) => store,
+                Err(error) => {
+                    eprintln!("error: could not open the store: {error}");
+                    return EXIT_FAILURE;
+                }
+            };
         match execute(&store, args.command, args.format).await {
             Ok(()) => EXIT_OK,
             Err((code, message)) => {
@@ -88,22 +93,49 @@ pub fn run(args: KeysArgs) -> u8 {
     })
 }
 
-async fn execute(store: &SharedStore, command: KeysCommand, format: Format) -> Result<(), (u8, String)> {
+async fn execute(
+    store: &SharedStore,
+    command: KeysCommand,
+    format: Format,
+) -> Result<(), (u8, String)> {
     let failed = |error: &dyn std::fmt::Display| (EXIT_FAILURE, error.to_string());
     match command {
-        KeysCommand::Create { name, scopes, organization, expires_at } => {
+        KeysCommand::Create {
+            name,
+            scopes,
+            organization,
+            expires_at,
+        } => {
             let scopes = scopes
                 .iter()
-                .map(|name| Scope::parse(name.trim()).ok_or((EXIT_BAD_INPUT, format!("unknown scope `{name}`"))))
+                .map(|name| {
+                    Scope::parse(name.trim())
+                        .ok_or((EXIT_BAD_INPUT, format!("unknown scope `{name}`")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let organization_id = match organization {
                 Some(id) => id,
-                None => store.create_organization("default").await.map_err(|e| failed(&e))?.id,
+                None => {
+                    store
+                        .create_organization("default")
+                        .await
+                        .map_err(|e| failed(&e))?
+                        .id
+                }
             };
-            let ctx = WriteContext { organization_id, actor: "cli".into(), request_id: "cli".into() };
-            let created = issue_key(store, &ctx, name, scopes, expires_at, None).await.map_err(|e| failed(&e))?;
+            let ctx = WriteContext {
+                organization_id,
+                actor: "cli".into(),
+                request_id: "cli".into(),
+            };
+            let created = issue_key(store, &ctx, name, scopes, expires_at, None)
+                .await
+                .map_err(|e| failed(&e))?;
             match format {
-                Format::Json => println!("{}", serde_json::json!({"organization_id": ctx.organization_id, "api_key": created})),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::json!({"organization_id": ctx.organization_id, "api_key": created})
+                ),
                 Format::Human => println!(
                     "Created {} in {}. The key is shown only this once:\n\n    {}\n",
                     created.id, ctx.organization_id, created.key
@@ -111,24 +143,47 @@ async fn execute(store: &SharedStore, command: KeysCommand, format: Format) -> R
             }
         }
         KeysCommand::List { organization } => {
-            let keys = store.list_api_keys(&organization).await.map_err(|e| failed(&e))?;
+            let keys = store
+                .list_api_keys(&organization)
+                .await
+                .map_err(|e| failed(&e))?;
             let keys: Vec<KeySummary> = keys.into_iter().map(KeySummary::from).collect();
             match format {
                 Format::Json => println!("{}", serde_json::json!({ "data": keys })),
                 Format::Human => {
                     for key in keys {
-                        let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
-                        println!("{}  {}…  {}  [{}]  {state}", key.id, key.prefix, key.name, key.scopes.join(","));
+                        let state = if key.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        println!(
+                            "{}  {}…  {}  [{}]  {state}",
+                            key.id,
+                            key.prefix,
+                            key.name,
+                            key.scopes.join(",")
+                        );
                     }
                 }
             }
         }
         KeysCommand::Revoke { id, organization } => {
-            let ctx = WriteContext { organization_id: organization, actor: "cli".into(), request_id: "cli".into() };
-            store.revoke_api_key(&ctx, &id).await.map_err(|error| match error {
-                policycortex_store::StoreError::NotFound => (EXIT_BAD_INPUT, format!("no active key `{id}` in that organization")),
-                other => failed(&other),
-            })?;
+            let ctx = WriteContext {
+                organization_id: organization,
+                actor: "cli".into(),
+                request_id: "cli".into(),
+            };
+            store
+                .revoke_api_key(&ctx, &id)
+                .await
+                .map_err(|error| match error {
+                    policycortex_store::StoreError::NotFound => (
+                        EXIT_BAD_INPUT,
+                        format!("no active key `{id}` in that organization"),
+                    ),
+                    other => failed(&other),
+                })?;
             if format == Format::Human {
                 println!("Revoked {id}.");
             }

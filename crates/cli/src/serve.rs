@@ -17,10 +17,18 @@ pub struct ServeArgs {
     #[arg(long, env = "POLICYCORTEX_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// `sqlite://PATH` (the embedded store) or `postgres://USER@HOST:PORT/DB`.
-    #[arg(long, env = "POLICYCORTEX_DATABASE_URL", default_value = "sqlite://./policycortex.db")]
+    #[arg(
+        long,
+        env = "POLICYCORTEX_DATABASE_URL",
+        default_value = "sqlite://./policycortex.db"
+    )]
     pub database_url: String,
     /// Requests each API key may make a minute.
-    #[arg(long, env = "POLICYCORTEX_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    #[arg(
+        long,
+        env = "POLICYCORTEX_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 600
+    )]
     rate_limit_per_minute: u32,
     /// Requests each API key may make at once, before the per-minute rate applies.
     #[arg(long, env = "POLICYCORTEX_RATE_LIMIT_BURST", default_value_t = 100)]
@@ -29,10 +37,18 @@ pub struct ServeArgs {
     #[arg(long, env = "POLICYCORTEX_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: u32,
     /// Longest a database statement may run, in milliseconds.
-    #[arg(long, env = "POLICYCORTEX_STATEMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "POLICYCORTEX_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     statement_timeout_ms: u64,
     /// Most policies one organization may hold.
-    #[arg(long, env = "POLICYCORTEX_MAX_POLICIES_PER_ORGANIZATION", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "POLICYCORTEX_MAX_POLICIES_PER_ORGANIZATION",
+        default_value_t = 10_000
+    )]
     max_policies_per_organization: u64,
     /// Log format.
     #[arg(long, env = "POLICYCORTEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -51,7 +67,9 @@ enum LogFormat {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("POLICYCORTEX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -113,7 +131,9 @@ async fn serve(args: ServeArgs) -> u8 {
     };
     tracing::info!(listen = %args.listen, "serving");
 
-    match policycortex_server::serve(listener, AppState::new(store, config), shutdown_signal()).await {
+    match policycortex_server::serve(listener, AppState::new(store, config), shutdown_signal())
+        .await
+    {
         Ok(()) => {
             tracing::info!("stopped");
             EXIT_OK
@@ -130,13 +150,14 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -140,12 +140,7 @@ pub struct PolicySpec {
 
 impl Policy {
     /// A policy made of `spec`, with the server-set fields given.
-    pub fn from_spec(
-        id: String,
-        spec: PolicySpec,
-        at: DateTime<Utc>,
-        created_by: String,
-    ) -> Self {
+    pub fn from_spec(id: String, spec: PolicySpec, at: DateTime<Utc>, created_by: String) -> Self {
         Self {
             id,
             name: spec.name,

@@ -10,8 +10,8 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use subtle::ConstantTimeEq;
 use policycortex_store::{ApiKey, Scope, WriteContext};
+use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
@@ -38,7 +38,11 @@ impl Caller {
     pub fn require(&self, scope: Scope) -> ApiResult<()> {
         let held = self.key.scopes.contains(&scope)
             || (scope != Scope::Operator && self.key.scopes.contains(&Scope::Admin));
-        if held { Ok(()) } else { Err(ApiError::Forbidden(scope.as_str())) }
+        if held {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(scope.as_str()))
+        }
     }
 
     /// Who is writing, for the store's versions and audit trail.
@@ -52,7 +56,11 @@ impl Caller {
 }
 
 /// Authenticates the request and spends one request of the key's rate limit.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
     let key = match find_key(&state, authorization).await {
         Ok(key) => key,
@@ -61,11 +69,18 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 
     let quota = state.limiter.check(&key.id);
     let mut response = if quota.allowed {
-        let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
         request.extensions_mut().insert(Caller { key, request_id });
         next.run(request).await
     } else {
-        ApiError::RateLimited { retry_after: quota.reset_seconds.max(1) }.into_response()
+        ApiError::RateLimited {
+            retry_after: quota.reset_seconds.max(1),
+        }
+        .into_response()
     };
     state.limiter.announce(quota, response.headers_mut());
     response
@@ -81,7 +96,9 @@ async fn find_key(state: &AppState, authorization: Option<HeaderValue>) -> ApiRe
         .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or(ApiError::Unauthorized("the `Authorization` header must be `Bearer KEY`"))?;
+        .ok_or(ApiError::Unauthorized(
+            "the `Authorization` header must be `Bearer KEY`",
+        ))?;
     if !keys::is_well_formed(secret) {
         return Err(ApiError::Unauthorized("the API key is malformed"));
     }

@@ -31,35 +31,61 @@ pub struct Engines {
 
 impl Engines {
     /// The current policy set of an organization.
-    pub async fn current(&self, store: &SharedStore, organization_id: &str) -> ApiResult<Arc<PolicySet>> {
+    pub async fn current(
+        &self,
+        store: &SharedStore,
+        organization_id: &str,
+    ) -> ApiResult<Arc<PolicySet>> {
         let revision = store.policy_revision(organization_id).await?;
         if let Some(cached) = self.cached_at(organization_id, revision) {
             return Ok(cached);
         }
 
         let policies = store.all_policies(organization_id).await?;
-        let set = PolicySet::build(&policies).map_err(|error| ApiError::Internal(error.to_string()))?;
+        let set =
+            PolicySet::build(&policies).map_err(|error| ApiError::Internal(error.to_string()))?;
         let set = Arc::new(set);
-        self.write().insert(organization_id.to_owned(), Cached { revision, set: set.clone() });
+        self.write().insert(
+            organization_id.to_owned(),
+            Cached {
+                revision,
+                set: set.clone(),
+            },
+        );
         Ok(set)
     }
 
     fn cached_at(&self, organization_id: &str, revision: i64) -> Option<Arc<PolicySet>> {
-        let cached = self.cached.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        cached.get(organization_id).filter(|cached| cached.revision == revision).map(|cached| cached.set.clone())
+        let cached = self
+            .cached
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cached
+            .get(organization_id)
+            .filter(|cached| cached.revision == revision)
+            .map(|cached| cached.set.clone())
     }
 
     /// Brings the cached set up to date after this server wrote `policy` (or deleted the
     /// policy `deleted_id`). When the store's revision shows exactly this one write since
     /// the cached set, only that policy is recompiled; otherwise the set is dropped and
     /// rebuilt on the next evaluation.
-    pub async fn after_write(&self, store: &SharedStore, organization_id: &str, change: Change<'_>) {
+    pub async fn after_write(
+        &self,
+        store: &SharedStore,
+        organization_id: &str,
+        change: Change<'_>,
+    ) {
         let Ok(revision) = store.policy_revision(organization_id).await else {
             self.write().remove(organization_id);
             return;
         };
         let mut cached = self.write();
-        let Some(entry) = cached.get(organization_id).filter(|entry| entry.revision + 1 == revision).cloned() else {
+        let Some(entry) = cached
+            .get(organization_id)
+            .filter(|entry| entry.revision + 1 == revision)
+            .cloned()
+        else {
             cached.remove(organization_id);
             return;
         };
@@ -68,13 +94,21 @@ impl Engines {
             Change::Deleted(id) => Some(entry.set.without_policy(id)),
         };
         match updated {
-            Some(set) => cached.insert(organization_id.to_owned(), Cached { revision, set: Arc::new(set) }),
+            Some(set) => cached.insert(
+                organization_id.to_owned(),
+                Cached {
+                    revision,
+                    set: Arc::new(set),
+                },
+            ),
             None => cached.remove(organization_id),
         };
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Cached>> {
-        self.cached.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cached
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -176,13 +176,15 @@ impl Problem {
     pub fn for_status(status: StatusCode) -> Self {
         let (code, detail) = match status {
             StatusCode::NOT_FOUND => ("not_found", "no route matches this path"),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                ("method_not_allowed", "this route does not accept this method")
-            }
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "this route does not accept this method",
+            ),
             StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the body is larger than 1 MiB"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ("unsupported_media_type", "send the body as JSON with `Content-Type: application/json`")
-            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ),
             status if status.is_server_error() => ("internal_error", "an internal error occurred"),
             _ => ("bad_request", "the request could not be understood"),
         };
@@ -216,10 +218,14 @@ impl IntoResponse for ApiError {
         let mut response = status.into_response();
         match &self {
             Self::Unauthorized(_) => {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::RateLimited { retry_after } => {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}
         }

@@ -31,10 +31,16 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<Response>>,
 {
-    let Some(key) = idempotency_key(headers)? else { return handle().await };
+    let Some(key) = idempotency_key(headers)? else {
+        return handle().await;
+    };
     let request_hash = request_hash(operation, body);
 
-    if let Some(answer) = state.store.find_idempotent(caller.organization_id(), &key).await? {
+    if let Some(answer) = state
+        .store
+        .find_idempotent(caller.organization_id(), &key)
+        .await?
+    {
         return replay(answer, &request_hash);
     }
 
@@ -43,19 +49,26 @@ where
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
-    let bytes = to_bytes(body, usize::MAX).await.map_err(|error| ApiError::Internal(error.to_string()))?;
+    let bytes = to_bytes(body, usize::MAX)
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
     let answer = IdempotentAnswer {
         request_hash,
         status: parts.status.as_u16(),
         body: String::from_utf8_lossy(&bytes).into_owned(),
     };
-    state.store.save_idempotent(caller.organization_id(), &key, &answer).await?;
+    state
+        .store
+        .save_idempotent(caller.organization_id(), &key, &answer)
+        .await?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
 /// The key a request sent, if any: 1 to 255 visible ASCII characters.
 fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
     match value.to_str() {
         Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
             Ok(Some(key.to_owned()))
@@ -73,7 +86,11 @@ fn request_hash(operation: &str, body: &[u8]) -> String {
     hasher.update(operation.as_bytes());
     hasher.update([0]);
     hasher.update(body);
-    hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The stored answer, when the retry is the same request.
@@ -84,7 +101,12 @@ fn replay(answer: IdempotentAnswer, request_hash: &str) -> ApiResult<Response> {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(response)
 }

@@ -16,15 +16,20 @@ pub const KEY_PATTERN: &str = "pc_[A-Za-z0-9]{32}_[A-Za-z0-9]{6}";
 /// A new random key with its checksum.
 pub fn generate() -> String {
     let mut rng = rand::thread_rng();
-    let random: String =
-        (0..32).map(|_| ALPHANUMERIC[rng.gen_range(0..ALPHANUMERIC.len())] as char).collect();
+    let random: String = (0..32)
+        .map(|_| ALPHANUMERIC[rng.gen_range(0..ALPHANUMERIC.len())] as char)
+        .collect();
     format!("pc_{random}_{}", checksum(&random))
 }
 
 /// Six alphanumeric characters derived from the SHA-256 of `random`.
 fn checksum(random: &str) -> String {
     let digest = Sha256::digest(format!("policycortex-key:{random}"));
-    digest.iter().take(6).map(|byte| ALPHANUMERIC[*byte as usize % ALPHANUMERIC.len()] as char).collect()
+    digest
+        .iter()
+        .take(6)
+        .map(|byte| ALPHANUMERIC[*byte as usize % ALPHANUMERIC.len()] as char)
+        .collect()
 }
 
 /// Whether `key` could be a key this service accepts: a generated key with a correct
@@ -44,13 +49,18 @@ pub fn is_well_formed(key: &str) -> bool {
 /// Whether `key` may serve as the bootstrap key: 32 to 256 characters of `[A-Za-z0-9_-]`.
 pub fn is_valid_bootstrap_key(key: &str) -> bool {
     (32..=256).contains(&key.len())
-        && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+        && key
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
 }
 
 /// The stored form of a key: SHA-256, hex. A plain hash suffices because keys carry
 /// about 190 bits of randomness; nobody can search that space.
 pub fn hash(key: &str) -> String {
-    Sha256::digest(key.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The first characters of a key, safe to show in lists.
@@ -79,6 +89,8 @@ mod tests {
 
         assert!(!is_well_formed(&broken));
         assert!(!is_well_formed("pc_short"));
-        assert!(!is_well_formed("has spaces in it but is long enough to pass"));
+        assert!(!is_well_formed(
+            "has spaces in it but is long enough to pass"
+        ));
     }
 }

@@ -43,7 +43,9 @@ pub enum Bootstrap {
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     /// The bootstrap key does not have the accepted shape.
-    #[error("POLICYCORTEX_BOOTSTRAP_KEY must be 32 to 256 characters of A-Z, a-z, 0-9, `_` and `-`")]
+    #[error(
+        "POLICYCORTEX_BOOTSTRAP_KEY must be 32 to 256 characters of A-Z, a-z, 0-9, `_` and `-`"
+    )]
     MalformedKey,
     /// The store failed.
     #[error("could not create the first admin key: {0}")]
@@ -52,8 +54,12 @@ pub enum BootstrapError {
 
 /// On a store without any key: makes the `default` organization and its first key, with
 /// the `admin` and `operator` scopes, from `bootstrap_key` or generated.
-pub async fn bootstrap(store: &SharedStore, bootstrap_key: Option<&str>) -> Result<Bootstrap, BootstrapError> {
-    let store_error = |error: policycortex_store::StoreError| BootstrapError::Store(error.to_string());
+pub async fn bootstrap(
+    store: &SharedStore,
+    bootstrap_key: Option<&str>,
+) -> Result<Bootstrap, BootstrapError> {
+    let store_error =
+        |error: policycortex_store::StoreError| BootstrapError::Store(error.to_string());
     if store.count_api_keys().await.map_err(store_error)? > 0 {
         return Ok(Bootstrap::KeysExist);
     }
@@ -61,8 +67,15 @@ pub async fn bootstrap(store: &SharedStore, bootstrap_key: Option<&str>) -> Resu
         return Err(BootstrapError::MalformedKey);
     }
 
-    let organization = store.create_organization("default").await.map_err(store_error)?;
-    let ctx = WriteContext { organization_id: organization.id, actor: "bootstrap".into(), request_id: "bootstrap".into() };
+    let organization = store
+        .create_organization("default")
+        .await
+        .map_err(store_error)?;
+    let ctx = WriteContext {
+        organization_id: organization.id,
+        actor: "bootstrap".into(),
+        request_id: "bootstrap".into(),
+    };
     let scopes = vec![Scope::Admin, Scope::Operator];
     let secret = bootstrap_key.map(str::to_owned);
     let created = routes::keys::issue_key(store, &ctx, "bootstrap".into(), scopes, None, secret)
@@ -81,5 +94,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

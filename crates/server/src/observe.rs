@@ -27,7 +27,9 @@ pub struct RequestId(pub String);
 pub async fn observe(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request_id_of(&request);
-    request.extensions_mut().insert(RequestId(request_id.clone()));
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
     let method = request.method().clone();
     let route = request
         .extensions()
@@ -56,7 +58,10 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
 
 /// The client's request id when it is sane, a new one otherwise.
 fn request_id_of(request: &Request) -> String {
-    let sent = request.headers().get(&REQUEST_ID).and_then(|value| value.to_str().ok());
+    let sent = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok());
     match sent {
         Some(id) if is_sane_request_id(id) => id.to_owned(),
         _ => new_request_id(),

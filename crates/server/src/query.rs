@@ -24,11 +24,22 @@ struct Params {
 
 impl Params {
     fn parse(raw: Option<&str>, allowed: &[&str]) -> Self {
-        let mut params = Self { values: BTreeMap::new(), errors: Vec::new() };
+        let mut params = Self {
+            values: BTreeMap::new(),
+            errors: Vec::new(),
+        };
         for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
             if !allowed.contains(&name.as_ref()) {
-                params.error(&name, "unknown_parameter", format!("unknown query parameter `{name}`"));
-            } else if params.values.insert(name.to_string(), value.to_string()).is_some() {
+                params.error(
+                    &name,
+                    "unknown_parameter",
+                    format!("unknown query parameter `{name}`"),
+                );
+            } else if params
+                .values
+                .insert(name.to_string(), value.to_string())
+                .is_some()
+            {
                 params.error(&name, "repeated_parameter", "must be given at most once");
             }
         }
@@ -45,32 +56,59 @@ impl Params {
         match parse(&value) {
             Ok(parsed) => Some(parsed),
             Err(expected) => {
-                self.error(name, "invalid_value", format!("must be {expected}, got `{value}`"));
+                self.error(
+                    name,
+                    "invalid_value",
+                    format!("must be {expected}, got `{value}`"),
+                );
                 None
             }
         }
     }
 
     fn finish<T>(self, value: T) -> ApiResult<T> {
-        if self.errors.is_empty() { Ok(value) } else { Err(ApiError::InvalidInput(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(ApiError::InvalidInput(self.errors))
+        }
     }
 }
 
 fn limit(text: &str) -> Result<u32, String> {
-    text.parse().ok().filter(|limit| (1..=MAX_LIMIT).contains(limit)).ok_or_else(|| format!("an integer from 1 to {MAX_LIMIT}"))
+    text.parse()
+        .ok()
+        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+        .ok_or_else(|| format!("an integer from 1 to {MAX_LIMIT}"))
 }
 
 fn non_empty(text: &str) -> Result<String, String> {
-    if text.is_empty() { Err("a non-empty text".into()) } else { Ok(text.to_owned()) }
+    if text.is_empty() {
+        Err("a non-empty text".into())
+    } else {
+        Ok(text.to_owned())
+    }
 }
 
 /// Parses the query of `GET /v1/policies`.
 pub fn policy_query(raw: Option<&str>) -> ApiResult<PolicyQuery> {
-    let allowed = ["resource_type", "severity", "enabled", "tags", "limit", "offset", "cursor", "sort_by", "order"];
+    let allowed = [
+        "resource_type",
+        "severity",
+        "enabled",
+        "tags",
+        "limit",
+        "offset",
+        "cursor",
+        "sort_by",
+        "order",
+    ];
     let mut params = Params::parse(raw, &allowed);
 
     let resource_type = params.get("resource_type", non_empty);
-    let severity = params.get("severity", |text| Severity::parse(text).ok_or_else(|| "one of LOW, MEDIUM, HIGH, CRITICAL".into()));
+    let severity = params.get("severity", |text| {
+        Severity::parse(text).ok_or_else(|| "one of LOW, MEDIUM, HIGH, CRITICAL".into())
+    });
     let enabled = params.get("enabled", |text| match text {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -78,11 +116,18 @@ pub fn policy_query(raw: Option<&str>) -> ApiResult<PolicyQuery> {
     });
     let tags = params.get("tags", |text| {
         let tags: Vec<String> = text.split(',').map(str::to_owned).collect();
-        if tags.iter().any(String::is_empty) { Err("a comma-separated list of non-empty tags".into()) } else { Ok(tags) }
+        if tags.iter().any(String::is_empty) {
+            Err("a comma-separated list of non-empty tags".into())
+        } else {
+            Ok(tags)
+        }
     });
     let limit = params.get("limit", limit).unwrap_or(DEFAULT_LIMIT);
     let offset = params.get("offset", |text| {
-        text.parse().ok().filter(|offset| *offset <= MAX_OFFSET).ok_or_else(|| format!("an integer from 0 to {MAX_OFFSET}"))
+        text.parse()
+            .ok()
+            .filter(|offset| *offset <= MAX_OFFSET)
+            .ok_or_else(|| format!("an integer from 0 to {MAX_OFFSET}"))
     });
     let sort_by = params.get("sort_by", |text| match text {
         "created_at" => Ok(SortField::CreatedAt),
@@ -96,15 +141,27 @@ pub fn policy_query(raw: Option<&str>) -> ApiResult<PolicyQuery> {
         "desc" => Ok(SortOrder::Desc),
         _ => Err("`asc` or `desc`".into()),
     });
-    let cursor = params.get("cursor", |text| Cursor::decode(text).map_err(|_| "a `next_cursor` value from an earlier page".into()));
+    let cursor = params.get("cursor", |text| {
+        Cursor::decode(text).map_err(|_| "a `next_cursor` value from an earlier page".into())
+    });
 
     let (sort_by, order, start) = match cursor {
         Some(cursor) => {
             if offset.is_some() {
-                params.error("offset", "conflicting_parameters", "cannot be combined with `cursor`");
+                params.error(
+                    "offset",
+                    "conflicting_parameters",
+                    "cannot be combined with `cursor`",
+                );
             }
-            if sort_by.is_some_and(|sort_by| sort_by != cursor.sort_by) || order.is_some_and(|order| order != cursor.order) {
-                params.error("cursor", "conflicting_parameters", "belongs to another `sort_by` or `order`; drop them or start a new walk");
+            if sort_by.is_some_and(|sort_by| sort_by != cursor.sort_by)
+                || order.is_some_and(|order| order != cursor.order)
+            {
+                params.error(
+                    "cursor",
+                    "conflicting_parameters",
+                    "belongs to another `sort_by` or `order`; drop them or start a new walk",
+                );
             }
             (cursor.sort_by, cursor.order, PageStart::After(cursor))
         }
@@ -128,20 +185,34 @@ pub fn policy_query(raw: Option<&str>) -> ApiResult<PolicyQuery> {
 }
 
 /// Parses `limit` and `cursor` of a sequence-ordered list (versions, audit events).
-pub fn page_request(raw: Option<&str>, extra: &[&str]) -> ApiResult<(PageRequest, BTreeMap<String, String>)> {
+pub fn page_request(
+    raw: Option<&str>,
+    extra: &[&str],
+) -> ApiResult<(PageRequest, BTreeMap<String, String>)> {
     let mut allowed = vec!["limit", "cursor"];
     allowed.extend_from_slice(extra);
     let mut params = Params::parse(raw, &allowed);
     let limit = params.get("limit", limit).unwrap_or(DEFAULT_LIMIT);
-    let after = params.get("cursor", |text| decode_sequence(text).map_err(|_| "a `next_cursor` value from an earlier page".into()));
-    let rest = params.values.iter().filter(|(name, _)| extra.contains(&name.as_str())).map(|(n, v)| (n.clone(), v.clone())).collect();
+    let after = params.get("cursor", |text| {
+        decode_sequence(text).map_err(|_| "a `next_cursor` value from an earlier page".into())
+    });
+    let rest = params
+        .values
+        .iter()
+        .filter(|(name, _)| extra.contains(&name.as_str()))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
     params.finish((PageRequest { limit, after }, rest))
 }
 
 /// Parses the query of `GET /v1/audit-events`.
 pub fn audit_query(raw: Option<&str>) -> ApiResult<AuditQuery> {
     let (page, filters) = page_request(raw, &["action", "target_id"])?;
-    Ok(AuditQuery { action: filters.get("action").cloned(), target_id: filters.get("target_id").cloned(), page: Some(page) })
+    Ok(AuditQuery {
+        action: filters.get("action").cloned(),
+        target_id: filters.get("target_id").cloned(),
+        page: Some(page),
+    })
 }
 
 #[cfg(test)]

@@ -40,7 +40,11 @@ pub struct Quota {
 impl RateLimiter {
     /// A limiter that lets each key make `per_minute` requests a minute, `burst` at once.
     pub fn new(per_minute: u32, burst: u32) -> Self {
-        Self { per_minute: per_minute.max(1), burst: burst.max(1), buckets: Mutex::default() }
+        Self {
+            per_minute: per_minute.max(1),
+            burst: burst.max(1),
+            buckets: Mutex::default(),
+        }
     }
 
     /// Takes one request from `key_id`'s bucket, if it has one left.
@@ -51,12 +55,18 @@ impl RateLimiter {
     fn check_at(&self, key_id: &str, now: Instant) -> Quota {
         let rate_per_second = f64::from(self.per_minute) / 60.0;
         let capacity = f64::from(self.burst);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let bucket = buckets
-            .entry(key_id.to_owned())
-            .or_insert(Bucket { tokens: capacity, refreshed: now });
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bucket = buckets.entry(key_id.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            refreshed: now,
+        });
 
-        let elapsed = now.saturating_duration_since(bucket.refreshed).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(bucket.refreshed)
+            .as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate_per_second).min(capacity);
         bucket.refreshed = now;
 
@@ -64,20 +74,34 @@ impl RateLimiter {
         if allowed {
             bucket.tokens -= 1.0;
         }
-        let missing = if allowed { capacity - bucket.tokens } else { 1.0 - bucket.tokens };
+        let missing = if allowed {
+            capacity - bucket.tokens
+        } else {
+            1.0 - bucket.tokens
+        };
         Quota {
             allowed,
             remaining: bucket.tokens.floor() as u32,
-            reset_seconds: Duration::from_secs_f64(missing / rate_per_second).as_secs_f64().ceil()
-                as u64,
+            reset_seconds: Duration::from_secs_f64(missing / rate_per_second)
+                .as_secs_f64()
+                .ceil() as u64,
         }
     }
 
     /// Adds the `RateLimit-Policy` and `RateLimit` fields for `quota` to `headers`.
     pub fn announce(&self, quota: Quota, headers: &mut HeaderMap) {
-        let policy = format!("\"per-key\";q={};w=60;burst={}", self.per_minute, self.burst);
-        let state = format!("\"per-key\";r={};t={}", quota.remaining, quota.reset_seconds);
-        if let (Ok(policy), Ok(state)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&state)) {
+        let policy = format!(
+            "\"per-key\";q={};w=60;burst={}",
+            self.per_minute, self.burst
+        );
+        let state = format!(
+            "\"per-key\";r={};t={}",
+            quota.remaining, quota.reset_seconds
+        );
+        if let (Ok(policy), Ok(state)) = (
+            HeaderValue::from_str(&policy),
+            HeaderValue::from_str(&state),
+        ) {
             headers.insert("ratelimit-policy", policy);
             headers.insert("ratelimit", state);
         }
@@ -93,7 +117,9 @@ mod tests {
         let limiter = RateLimiter::new(60, 3);
         let now = Instant::now();
 
-        let answers: Vec<_> = (0..4).map(|_| limiter.check_at("key_a", now).allowed).collect();
+        let answers: Vec<_> = (0..4)
+            .map(|_| limiter.check_at("key_a", now).allowed)
+            .collect();
 
         assert_eq!(answers, vec![true, true, true, false]);
         assert_eq!(limiter.check_at("key_a", now).reset_seconds, 1);
@@ -107,6 +133,10 @@ mod tests {
         assert!(!limiter.check_at("key_a", now).allowed);
 
         assert!(limiter.check_at("key_b", now).allowed);
-        assert!(limiter.check_at("key_a", now + Duration::from_secs(1)).allowed);
+        assert!(
+            limiter
+                .check_at("key_a", now + Duration::from_secs(1))
+                .allowed
+        );
     }
 }

@@ -57,7 +57,10 @@ impl AppState {
         Self {
             store,
             engines: Arc::new(Engines::default()),
-            limiter: Arc::new(RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst)),
+            limiter: Arc::new(RateLimiter::new(
+                config.rate_limit_per_minute,
+                config.rate_limit_burst,
+            )),
             config: Arc::new(config),
         }
     }

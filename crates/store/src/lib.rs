@@ -15,6 +15,7 @@ pub mod ids;
 pub mod model;
 pub mod postgres;
 pub mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use policycortex_engine::{Effect, PolicySpec, Rule, Severity};
 use policycortex_store::postgres::PostgresStore;
 use policycortex_store::*;
-use support::PostgresDatabase;
+use policycortex_store::testing::PostgresDatabase;
 
 fn spec(name: &str) -> PolicySpec {
     PolicySpec {
@@ -49,7 +49,7 @@ async fn open(database: &PostgresDatabase) -> PostgresStore {
 
 /// A fresh database with two stores over it and an organization made through the first.
 async fn two_stores() -> Option<(PostgresDatabase, PostgresStore, PostgresStore, WriteContext)> {
-    let database = PostgresDatabase::create().await?;
+    let database = PostgresDatabase::create().await.unwrap()?;
     let first = open(&database).await;
     let second = open(&database).await;
     let organization = first.create_organization("acme").await.unwrap();
@@ -63,7 +63,7 @@ async fn two_stores() -> Option<(PostgresDatabase, PostgresStore, PostgresStore,
 
 #[tokio::test]
 async fn servers_migrating_one_empty_database_at_once_all_succeed() {
-    let Some(database) = PostgresDatabase::create().await else {
+    let Some(database) = PostgresDatabase::create().await.unwrap() else {
         return;
     };
 

@@ -4,7 +4,9 @@ use super::*;
 
 fn errors(result: ApiResult<impl std::fmt::Debug>) -> Vec<(String, String)> {
     match result {
-        Err(ApiError::InvalidInput(errors)) => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+        Err(ApiError::InvalidInput(errors)) => {
+            errors.into_iter().map(|e| (e.field, e.code)).collect()
+        }
         other => panic!("expected invalid input, got {other:?}"),
     }
 }
@@ -15,7 +17,10 @@ fn an_empty_query_gets_the_documented_defaults() {
 
     assert_eq!(query.limit, DEFAULT_LIMIT);
     assert_eq!(query.start, PageStart::Offset(0));
-    assert_eq!((query.sort_by, query.order), (SortField::CreatedAt, SortOrder::Desc));
+    assert_eq!(
+        (query.sort_by, query.order),
+        (SortField::CreatedAt, SortOrder::Desc)
+    );
 }
 
 #[test]
@@ -29,7 +34,10 @@ fn every_filter_is_read() {
     assert_eq!(query.enabled, Some(false));
     assert_eq!(query.tags, vec!["a", "b"]);
     assert_eq!((query.limit, query.start), (5, PageStart::Offset(10)));
-    assert_eq!((query.sort_by, query.order), (SortField::Name, SortOrder::Asc));
+    assert_eq!(
+        (query.sort_by, query.order),
+        (SortField::Name, SortOrder::Asc)
+    );
 }
 
 #[test]
@@ -39,16 +47,21 @@ fn bad_values_are_named_not_defaulted() {
     let mut found = errors(policy_query(Some(raw)));
     found.sort();
 
-    let expected: Vec<_> = ["enabled", "limit", "offset", "order", "severity", "sort_by", "tags"]
-        .into_iter()
-        .map(|field| (field.to_owned(), "invalid_value".to_owned()))
-        .collect();
+    let expected: Vec<_> = [
+        "enabled", "limit", "offset", "order", "severity", "sort_by", "tags",
+    ]
+    .into_iter()
+    .map(|field| (field.to_owned(), "invalid_value".to_owned()))
+    .collect();
     assert_eq!(found, expected);
 }
 
 #[test]
 fn limit_over_the_maximum_is_rejected() {
-    assert_eq!(errors(policy_query(Some("limit=101"))), vec![("limit".into(), "invalid_value".into())]);
+    assert_eq!(
+        errors(policy_query(Some("limit=101"))),
+        vec![("limit".into(), "invalid_value".into())]
+    );
     assert_eq!(policy_query(Some("limit=100")).unwrap().limit, 100);
 }
 
@@ -56,10 +69,13 @@ fn limit_over_the_maximum_is_rejected() {
 fn unknown_and_repeated_parameters_are_rejected() {
     let found = errors(policy_query(Some("colour=red&limit=1&limit=2")));
 
-    assert_eq!(found, vec![
-        ("colour".into(), "unknown_parameter".into()),
-        ("limit".into(), "repeated_parameter".into())
-    ]);
+    assert_eq!(
+        found,
+        vec![
+            ("colour".into(), "unknown_parameter".into()),
+            ("limit".into(), "repeated_parameter".into())
+        ]
+    );
 }
 
 #[test]
@@ -73,13 +89,24 @@ fn a_cursor_carries_its_sort_and_refuses_offset_or_another_sort() {
     .encode();
 
     let query = policy_query(Some(&format!("cursor={cursor}"))).unwrap();
-    let conflicting = errors(policy_query(Some(&format!("cursor={cursor}&offset=0&sort_by=severity"))));
+    let conflicting = errors(policy_query(Some(&format!(
+        "cursor={cursor}&offset=0&sort_by=severity"
+    ))));
 
-    assert_eq!((query.sort_by, query.order), (SortField::Name, SortOrder::Asc));
+    assert_eq!(
+        (query.sort_by, query.order),
+        (SortField::Name, SortOrder::Asc)
+    );
     assert!(matches!(query.start, PageStart::After(_)));
-    assert_eq!(conflicting, vec![
-        ("offset".into(), "conflicting_parameters".into()),
-        ("cursor".into(), "conflicting_parameters".into())
-    ]);
-    assert_eq!(errors(policy_query(Some("cursor=garbage"))), vec![("cursor".into(), "invalid_value".into())]);
+    assert_eq!(
+        conflicting,
+        vec![
+            ("offset".into(), "conflicting_parameters".into()),
+            ("cursor".into(), "conflicting_parameters".into())
+        ]
+    );
+    assert_eq!(
+        errors(policy_query(Some("cursor=garbage"))),
+        vec![("cursor".into(), "invalid_value".into())]
+    );
 }

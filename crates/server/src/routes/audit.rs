@@ -43,12 +43,23 @@ pub async fn list(
 ) -> ApiResult<Json<AuditList>> {
     caller.require(Scope::AuditRead)?;
     let query = query::audit_query(raw.as_deref())?;
-    let limit = query.page.as_ref().map(|page| page.limit).unwrap_or(query::DEFAULT_LIMIT);
+    let limit = query
+        .page
+        .as_ref()
+        .map(|page| page.limit)
+        .unwrap_or(query::DEFAULT_LIMIT);
 
-    let page = state.store.list_audit_events(caller.organization_id(), &query).await?;
+    let page = state
+        .store
+        .list_audit_events(caller.organization_id(), &query)
+        .await?;
 
     Ok(Json(AuditList {
         data: page.items,
-        pagination: CursorPagination { limit, has_more: page.has_more, next_cursor: page.next_cursor },
+        pagination: CursorPagination {
+            limit,
+            has_more: page.has_more,
+            next_cursor: page.next_cursor,
+        },
     }))
 }

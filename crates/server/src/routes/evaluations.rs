@@ -82,7 +82,10 @@ pub struct BatchResult {
 
 /// What a request asks to evaluate.
 enum Subject {
-    One { resource_type: String, resource: Value },
+    One {
+        resource_type: String,
+        resource: Value,
+    },
     Batch(Vec<(String, String, Value)>),
 }
 
@@ -113,21 +116,39 @@ pub async fn evaluate(
 
     let set = match drafts {
         Some(set) => Arc::new(set),
-        None => state.engines.current(&state.store, caller.organization_id()).await?,
+        None => {
+            state
+                .engines
+                .current(&state.store, caller.organization_id())
+                .await?
+        }
     };
 
     match subject {
-        Subject::One { resource_type, resource } => Ok(Json(set.evaluate(&resource_type, &resource)).into_response()),
+        Subject::One {
+            resource_type,
+            resource,
+        } => Ok(Json(set.evaluate(&resource_type, &resource)).into_response()),
         Subject::Batch(items) => Ok(Json(evaluate_batch(set, items).await?).into_response()),
     }
 }
 
 /// Evaluates a batch on the blocking pool, spread over every core.
-async fn evaluate_batch(set: Arc<PolicySet>, items: Vec<(String, String, Value)>) -> ApiResult<BatchEvaluation> {
+async fn evaluate_batch(
+    set: Arc<PolicySet>,
+    items: Vec<(String, String, Value)>,
+) -> ApiResult<BatchEvaluation> {
     let evaluations = tokio::task::spawn_blocking(move || {
-        let pairs: Vec<(&str, &Value)> = items.iter().map(|(_, kind, resource)| (kind.as_str(), resource)).collect();
+        let pairs: Vec<(&str, &Value)> = items
+            .iter()
+            .map(|(_, kind, resource)| (kind.as_str(), resource))
+            .collect();
         let evaluations = set.evaluate_batch(&pairs);
-        items.into_iter().map(|(id, _, _)| id).zip(evaluations).collect::<Vec<_>>()
+        items
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .zip(evaluations)
+            .collect::<Vec<_>>()
     })
     .await
     .map_err(|error| ApiError::Internal(format!("batch evaluation failed: {error}")))?;
@@ -135,30 +156,57 @@ async fn evaluate_batch(set: Arc<PolicySet>, items: Vec<(String, String, Value)>
     let summary = Summary::of(evaluations.iter().map(|(_, evaluation)| evaluation));
     let results = evaluations
         .into_iter()
-        .map(|(id, evaluation)| BatchResult { id, compliant: evaluation.compliant, decisions: evaluation.decisions })
+        .map(|(id, evaluation)| BatchResult {
+            id,
+            compliant: evaluation.compliant,
+            decisions: evaluation.decisions,
+        })
         .collect();
     Ok(BatchEvaluation { results, summary })
 }
 
 /// Removes `policies` from the request and compiles the drafts it holds.
-fn take_drafts(object: &mut Map<String, Value>, state: &AppState, caller: &Caller) -> ApiResult<Option<PolicySet>> {
-    let Some(drafts) = object.remove("policies") else { return Ok(None) };
+fn take_drafts(
+    object: &mut Map<String, Value>,
+    state: &AppState,
+    caller: &Caller,
+) -> ApiResult<Option<PolicySet>> {
+    let Some(drafts) = object.remove("policies") else {
+        return Ok(None);
+    };
     let Value::Array(drafts) = drafts else {
-        return Err(ApiError::invalid("policies", "invalid_type", "must be a list of policy objects"));
+        return Err(ApiError::invalid(
+            "policies",
+            "invalid_type",
+            "must be a list of policy objects",
+        ));
     };
     if drafts.len() > MAX_DRAFT_POLICIES {
-        return Err(ApiError::invalid("policies", "too_many", format!("must hold at most {MAX_DRAFT_POLICIES} policies")));
+        return Err(ApiError::invalid(
+            "policies",
+            "too_many",
+            format!("must hold at most {MAX_DRAFT_POLICIES} policies"),
+        ));
     }
 
     let mut policies = Vec::new();
     let mut errors = Vec::new();
     for (index, draft) in drafts.into_iter().enumerate() {
         let Value::Object(draft) = draft else {
-            errors.push(FieldError::new(format!("policies[{index}]"), "invalid_type", "must be a policy object"));
+            errors.push(FieldError::new(
+                format!("policies[{index}]"),
+                "invalid_type",
+                "must be a policy object",
+            ));
             continue;
         };
         match create_from_object(draft, &state.config.policy_limits) {
-            Ok(spec) => policies.push(Policy::from_spec(format!("draft_{index}"), spec, Utc::now(), caller.key.principal())),
+            Ok(spec) => policies.push(Policy::from_spec(
+                format!("draft_{index}"),
+                spec,
+                Utc::now(),
+                caller.key.principal(),
+            )),
             Err(draft_errors) => errors.extend(draft_errors.into_iter().map(|mut error| {
                 error.field = format!("policies[{index}].{}", error.field);
                 error
@@ -168,7 +216,9 @@ fn take_drafts(object: &mut Map<String, Value>, state: &AppState, caller: &Calle
     if !errors.is_empty() {
         return Err(ApiError::InvalidInput(errors));
     }
-    PolicySet::build(&policies).map(Some).map_err(|error| ApiError::Internal(error.to_string()))
+    PolicySet::build(&policies)
+        .map(Some)
+        .map_err(|error| ApiError::Internal(error.to_string()))
 }
 
 /// Reads the single or the batch form, whichever the request uses.
@@ -176,16 +226,29 @@ fn parse_subject(mut object: Map<String, Value>, max_batch: usize) -> ApiResult<
     let mut errors: Vec<FieldError> = object
         .keys()
         .filter(|key| !["resource_type", "resource", "resources"].contains(&key.as_str()))
-        .map(|key| FieldError::new(key.as_str(), "unknown_field", format!("unknown field `{key}`")))
+        .map(|key| {
+            FieldError::new(
+                key.as_str(),
+                "unknown_field",
+                format!("unknown field `{key}`"),
+            )
+        })
         .collect();
 
     let subject = match object.remove("resources") {
         Some(_) if object.contains_key("resource") || object.contains_key("resource_type") => {
-            errors.push(FieldError::new("resources", "conflicting_fields", "send either `resources` or `resource_type` with `resource`, not both"));
+            errors.push(FieldError::new(
+                "resources",
+                "conflicting_fields",
+                "send either `resources` or `resource_type` with `resource`, not both",
+            ));
             None
         }
         Some(resources) => batch(resources, max_batch, &mut errors).map(Subject::Batch),
-        None => one(&mut object, "", &mut errors).map(|(resource_type, resource)| Subject::One { resource_type, resource }),
+        None => one(&mut object, "", &mut errors).map(|(resource_type, resource)| Subject::One {
+            resource_type,
+            resource,
+        }),
     };
 
     match subject {
@@ -195,33 +258,64 @@ fn parse_subject(mut object: Map<String, Value>, max_batch: usize) -> ApiResult<
 }
 
 /// `resource_type` and `resource` of one item; `prefix` is its path in the request.
-fn one(object: &mut Map<String, Value>, prefix: &str, errors: &mut Vec<FieldError>) -> Option<(String, Value)> {
+fn one(
+    object: &mut Map<String, Value>,
+    prefix: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<(String, Value)> {
     let resource_type = match object.remove("resource_type") {
         Some(Value::String(kind)) if !kind.is_empty() => Some(kind),
         Some(_) => {
-            errors.push(FieldError::new(format!("{prefix}resource_type"), "invalid_type", "must be a non-empty string"));
+            errors.push(FieldError::new(
+                format!("{prefix}resource_type"),
+                "invalid_type",
+                "must be a non-empty string",
+            ));
             None
         }
         None => {
-            errors.push(FieldError::new(format!("{prefix}resource_type"), "required", "is required"));
+            errors.push(FieldError::new(
+                format!("{prefix}resource_type"),
+                "required",
+                "is required",
+            ));
             None
         }
     };
     let resource = object.remove("resource");
     if resource.is_none() {
-        errors.push(FieldError::new(format!("{prefix}resource"), "required", "is required"));
+        errors.push(FieldError::new(
+            format!("{prefix}resource"),
+            "required",
+            "is required",
+        ));
     }
     Some((resource_type?, resource?))
 }
 
 /// The items of the batch form.
-fn batch(resources: Value, max_batch: usize, errors: &mut Vec<FieldError>) -> Option<Vec<(String, String, Value)>> {
+fn batch(
+    resources: Value,
+    max_batch: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<Vec<(String, String, Value)>> {
     let Value::Array(resources) = resources else {
-        errors.push(FieldError::new("resources", "invalid_type", "must be a list"));
+        errors.push(FieldError::new(
+            "resources",
+            "invalid_type",
+            "must be a list",
+        ));
         return None;
     };
     if resources.is_empty() || resources.len() > max_batch {
-        errors.push(FieldError::new("resources", "invalid_length", format!("must hold 1 to {max_batch} resources, got {}", resources.len())));
+        errors.push(FieldError::new(
+            "resources",
+            "invalid_length",
+            format!(
+                "must hold 1 to {max_batch} resources, got {}",
+                resources.len()
+            ),
+        ));
         return None;
     }
 
@@ -229,19 +323,34 @@ fn batch(resources: Value, max_batch: usize, errors: &mut Vec<FieldError>) -> Op
     for (index, item) in resources.into_iter().enumerate() {
         let prefix = format!("resources[{index}].");
         let Value::Object(mut item) = item else {
-            errors.push(FieldError::new(format!("resources[{index}]"), "invalid_type", "must be an object"));
+            errors.push(FieldError::new(
+                format!("resources[{index}]"),
+                "invalid_type",
+                "must be an object",
+            ));
             continue;
         };
         let id = match item.remove("id") {
             Some(Value::String(id)) => Some(id),
             Some(_) => {
-                errors.push(FieldError::new(format!("{prefix}id"), "invalid_type", "must be a string"));
+                errors.push(FieldError::new(
+                    format!("{prefix}id"),
+                    "invalid_type",
+                    "must be a string",
+                ));
                 None
             }
             None => Some(index.to_string()),
         };
-        for key in item.keys().filter(|key| *key != "resource_type" && *key != "resource") {
-            errors.push(FieldError::new(format!("{prefix}{key}"), "unknown_field", format!("unknown field `{key}`")));
+        for key in item
+            .keys()
+            .filter(|key| *key != "resource_type" && *key != "resource")
+        {
+            errors.push(FieldError::new(
+                format!("{prefix}{key}"),
+                "unknown_field",
+                format!("unknown field `{key}`"),
+            ));
         }
         if let (Some(id), Some((kind, resource))) = (id, one(&mut item, &prefix, errors)) {
             items.push((id, kind, resource));

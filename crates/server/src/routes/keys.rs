@@ -91,7 +91,10 @@ pub struct KeyList {
 }
 
 fn scope_names(scopes: &[Scope]) -> Vec<String> {
-    scopes.iter().map(|scope| scope.as_str().to_owned()).collect()
+    scopes
+        .iter()
+        .map(|scope| scope.as_str().to_owned())
+        .collect()
 }
 
 impl From<ApiKey> for KeySummary {
@@ -115,13 +118,21 @@ fn typed_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) 
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let field = if path == "." { "body".to_owned() } else { path };
-        ApiError::InvalidInput(vec![FieldError::new(field, "invalid_value", error.into_inner().to_string())])
+        ApiError::InvalidInput(vec![FieldError::new(
+            field,
+            "invalid_value",
+            error.into_inner().to_string(),
+        )])
     })
 }
 
 fn check_label(field: &str, name: &str) -> ApiResult<()> {
     if name.trim().is_empty() || name.chars().count() > 128 {
-        return Err(ApiError::invalid(field, "invalid_length", "must be 1 to 128 characters"));
+        return Err(ApiError::invalid(
+            field,
+            "invalid_length",
+            "must be 1 to 128 characters",
+        ));
     }
     Ok(())
 }
@@ -174,9 +185,26 @@ pub async fn create_organization(
     check_label("name", &request.name)?;
 
     let organization = state.store.create_organization(&request.name).await?;
-    let ctx = WriteContext { organization_id: organization.id.clone(), ..caller.write_context() };
-    let api_key = issue_key(&state.store, &ctx, "admin".into(), vec![Scope::Admin], None, None).await?;
-    Ok((StatusCode::CREATED, Json(OrganizationCreated { organization, api_key })))
+    let ctx = WriteContext {
+        organization_id: organization.id.clone(),
+        ..caller.write_context()
+    };
+    let api_key = issue_key(
+        &state.store,
+        &ctx,
+        "admin".into(),
+        vec![Scope::Admin],
+        None,
+        None,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(OrganizationCreated {
+            organization,
+            api_key,
+        }),
+    ))
 }
 
 /// Create an API key in the caller's organization (admin scope).
@@ -197,12 +225,26 @@ pub async fn create(
     let request: KeyCreate = typed_body(&headers, &body)?;
     check_label("name", &request.name)?;
     let scopes = parse_scopes(&request.scopes, &caller)?;
-    if request.expires_at.is_some_and(|expiry| expiry <= Utc::now()) {
-        return Err(ApiError::invalid("expires_at", "invalid_value", "must be in the future"));
+    if request
+        .expires_at
+        .is_some_and(|expiry| expiry <= Utc::now())
+    {
+        return Err(ApiError::invalid(
+            "expires_at",
+            "invalid_value",
+            "must be in the future",
+        ));
     }
 
-    let created =
-        issue_key(&state.store, &caller.write_context(), request.name, scopes, request.expires_at, None).await?;
+    let created = issue_key(
+        &state.store,
+        &caller.write_context(),
+        request.name,
+        scopes,
+        request.expires_at,
+        None,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -210,7 +252,11 @@ pub async fn create(
 /// operator).
 fn parse_scopes(names: &[String], caller: &Caller) -> ApiResult<Vec<Scope>> {
     if names.is_empty() {
-        return Err(ApiError::invalid("scopes", "too_short", "must hold at least one scope"));
+        return Err(ApiError::invalid(
+            "scopes",
+            "too_short",
+            "must hold at least one scope",
+        ));
     }
     let mut scopes = Vec::new();
     let mut errors = Vec::new();
@@ -230,7 +276,11 @@ fn parse_scopes(names: &[String], caller: &Caller) -> ApiResult<Vec<Scope>> {
             )),
         }
     }
-    if errors.is_empty() { Ok(scopes) } else { Err(ApiError::InvalidInput(errors)) }
+    if errors.is_empty() {
+        Ok(scopes)
+    } else {
+        Err(ApiError::InvalidInput(errors))
+    }
 }
 
 /// List the keys of the caller's organization, without secrets (admin scope).
@@ -240,10 +290,15 @@ fn parse_scopes(names: &[String], caller: &Caller) -> ApiResult<Vec<Scope>> {
         (status = 403, description = "The key lacks `admin`", body = Problem),
     ),
     security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<KeyList>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<KeyList>> {
     caller.require(Scope::Admin)?;
     let keys = state.store.list_api_keys(caller.organization_id()).await?;
-    Ok(Json(KeyList { data: keys.into_iter().map(KeySummary::from).collect() }))
+    Ok(Json(KeyList {
+        data: keys.into_iter().map(KeySummary::from).collect(),
+    }))
 }
 
 /// Revoke a key of the caller's organization; it stops working at once (admin scope).
@@ -261,9 +316,15 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Admin)?;
-    state.store.revoke_api_key(&caller.write_context(), &id).await.map_err(|error| match error {
-        policycortex_store::StoreError::NotFound => ApiError::NotFound(format!("no active key `{id}` in this organization")),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .revoke_api_key(&caller.write_context(), &id)
+        .await
+        .map_err(|error| match error {
+            policycortex_store::StoreError::NotFound => {
+                ApiError::NotFound(format!("no active key `{id}` in this organization"))
+            }
+            other => other.into(),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }

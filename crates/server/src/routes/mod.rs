@@ -19,14 +19,22 @@ use crate::{auth, observe, openapi};
 pub fn router(state: AppState) -> Router {
     let authenticated = Router::new()
         .route("/v1/policies", get(policies::list).post(policies::create))
-        .route("/v1/policies/{id}", get(policies::get).put(policies::update).delete(policies::delete))
+        .route(
+            "/v1/policies/{id}",
+            get(policies::get)
+                .put(policies::update)
+                .delete(policies::delete),
+        )
         .route("/v1/policies/{id}/versions", get(policies::versions))
         .route("/v1/evaluations", post(evaluations::evaluate))
         .route("/v1/organizations", post(keys::create_organization))
         .route("/v1/api-keys", get(keys::list).post(keys::create))
         .route("/v1/api-keys/{id}", delete(keys::revoke))
         .route("/v1/audit-events", get(audit::list))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
 
     let open = Router::new()
         .route("/healthz", get(health::healthz))
@@ -43,11 +51,20 @@ pub fn router(state: AppState) -> Router {
 
 /// The body of a request that must be JSON: 415 for any other content type.
 pub fn json_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> ApiResult<&'a [u8]> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
-    let media_type = content_type.and_then(|value| value.split(';').next()).map(str::trim);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let media_type = content_type
+        .and_then(|value| value.split(';').next())
+        .map(str::trim);
     let is_json = media_type.is_some_and(|media_type| {
         let media_type = media_type.to_ascii_lowercase();
-        media_type == "application/json" || (media_type.starts_with("application/") && media_type.ends_with("+json"))
+        media_type == "application/json"
+            || (media_type.starts_with("application/") && media_type.ends_with("+json"))
     });
-    if is_json { Ok(body) } else { Err(ApiError::UnsupportedMediaType) }
+    if is_json {
+        Ok(body)
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
 }

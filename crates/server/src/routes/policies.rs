@@ -5,9 +5,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use policycortex_engine::validate::{check_spec, parse_create, parse_update, PolicyCreate, PolicyUpdate};
+use policycortex_engine::validate::{
+    check_spec, parse_create, parse_update, PolicyCreate, PolicyUpdate,
+};
 use policycortex_engine::Policy;
-use policycortex_store::{PageStart, PolicyQuery, PolicyVersion, Scope, SortField, SortOrder, StoreError};
+use policycortex_store::{
+    PageStart, PolicyQuery, PolicyVersion, Scope, SortField, SortOrder, StoreError,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -78,7 +82,9 @@ fn policy_answer(status: StatusCode, policy: &Policy) -> Response {
 
 /// The version an `If-Match` header demands; `None` without the header or for `*`.
 fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
     let text = value.to_str().unwrap_or_default().trim();
     if text == "*" {
         return Ok(None);
@@ -87,7 +93,13 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
         .and_then(|rest| rest.strip_suffix('"'))
         .and_then(|version| version.parse().ok())
         .map(Some)
-        .ok_or_else(|| ApiError::invalid("If-Match", "invalid_value", "must be `*` or an ETag such as `\"3\"`"))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "If-Match",
+                "invalid_value",
+                "must be `*` or an ETag such as `\"3\"`",
+            )
+        })
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -117,19 +129,37 @@ pub async fn create(
 ) -> ApiResult<Response> {
     caller.require(Scope::PoliciesWrite)?;
     let body = json_body(&headers, &body)?;
-    idempotency::run(&state, &caller, &headers, "POST /v1/policies", body, || async {
-        let spec = parse_create(body, &state.config.policy_limits).map_err(ApiError::InvalidInput)?;
-        check_policy_quota(&state, &caller).await?;
+    idempotency::run(
+        &state,
+        &caller,
+        &headers,
+        "POST /v1/policies",
+        body,
+        || async {
+            let spec =
+                parse_create(body, &state.config.policy_limits).map_err(ApiError::InvalidInput)?;
+            check_policy_quota(&state, &caller).await?;
 
-        let policy = state.store.create_policy(&caller.write_context(), &spec).await?;
-        state.engines.after_write(&state.store, caller.organization_id(), Change::Written(&policy)).await;
+            let policy = state
+                .store
+                .create_policy(&caller.write_context(), &spec)
+                .await?;
+            state
+                .engines
+                .after_write(
+                    &state.store,
+                    caller.organization_id(),
+                    Change::Written(&policy),
+                )
+                .await;
 
-        let mut response = policy_answer(StatusCode::CREATED, &policy);
-        if let Ok(location) = HeaderValue::from_str(&format!("/v1/policies/{}", policy.id)) {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
-        Ok(response)
-    })
+            let mut response = policy_answer(StatusCode::CREATED, &policy);
+            if let Ok(location) = HeaderValue::from_str(&format!("/v1/policies/{}", policy.id)) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        },
+    )
     .await
 }
 
@@ -145,10 +175,17 @@ async fn check_policy_quota(state: &AppState, caller: &Caller) -> ApiResult<()> 
         limit: 1,
         start: PageStart::Offset(0),
     };
-    let held = state.store.list_policies(caller.organization_id(), &count_only).await?.total.unwrap_or(0);
+    let held = state
+        .store
+        .list_policies(caller.organization_id(), &count_only)
+        .await?
+        .total
+        .unwrap_or(0);
     let maximum = state.config.max_policies_per_organization;
     if held >= maximum {
-        return Err(ApiError::Conflict(format!("this organization already holds the maximum of {maximum} policies")));
+        return Err(ApiError::Conflict(format!(
+            "this organization already holds the maximum of {maximum} policies"
+        )));
     }
     Ok(())
 }
@@ -182,7 +219,10 @@ pub async fn list(
     caller.require(Scope::PoliciesRead)?;
     let query = query::policy_query(raw.as_deref())?;
 
-    let page = state.store.list_policies(caller.organization_id(), &query).await?;
+    let page = state
+        .store
+        .list_policies(caller.organization_id(), &query)
+        .await?;
 
     let offset = match query.start {
         PageStart::Offset(offset) => Some(offset),
@@ -216,7 +256,11 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require(Scope::PoliciesRead)?;
-    let policy = state.store.get_policy(caller.organization_id(), &id).await?.ok_or_else(|| not_found(&id))?;
+    let policy = state
+        .store
+        .get_policy(caller.organization_id(), &id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
     Ok(policy_answer(StatusCode::OK, &policy))
 }
 
@@ -252,21 +296,43 @@ pub async fn update(
     let mut attempt = 0;
     let policy = loop {
         attempt += 1;
-        let current = state.store.get_policy(caller.organization_id(), &id).await?.ok_or_else(|| not_found(&id))?;
+        let current = state
+            .store
+            .get_policy(caller.organization_id(), &id)
+            .await?
+            .ok_or_else(|| not_found(&id))?;
         if let Some(expected) = expected.filter(|expected| *expected != current.version) {
-            return Err(ApiError::PreconditionFailed { expected, actual: current.version });
+            return Err(ApiError::PreconditionFailed {
+                expected,
+                actual: current.version,
+            });
         }
         let spec = patch.clone().apply(current.spec());
         check_spec(&spec, &state.config.policy_limits).map_err(ApiError::InvalidInput)?;
 
-        match state.store.update_policy(&caller.write_context(), &id, current.version, &spec).await {
-            Err(StoreError::VersionMismatch { .. }) if expected.is_none() && attempt < UPDATE_ATTEMPTS => continue,
+        match state
+            .store
+            .update_policy(&caller.write_context(), &id, current.version, &spec)
+            .await
+        {
+            Err(StoreError::VersionMismatch { .. })
+                if expected.is_none() && attempt < UPDATE_ATTEMPTS =>
+            {
+                continue
+            }
             Err(StoreError::NotFound) => return Err(not_found(&id)),
             result => break result?,
         }
     };
 
-    state.engines.after_write(&state.store, caller.organization_id(), Change::Written(&policy)).await;
+    state
+        .engines
+        .after_write(
+            &state.store,
+            caller.organization_id(),
+            Change::Written(&policy),
+        )
+        .await;
     Ok(policy_answer(StatusCode::OK, &policy))
 }
 
@@ -293,12 +359,19 @@ pub async fn delete(
     caller.require(Scope::PoliciesWrite)?;
     let expected = if_match(&headers)?;
 
-    match state.store.delete_policy(&caller.write_context(), &id, expected).await {
+    match state
+        .store
+        .delete_policy(&caller.write_context(), &id, expected)
+        .await
+    {
         Err(StoreError::NotFound) => return Err(not_found(&id)),
         result => result?,
     }
 
-    state.engines.after_write(&state.store, caller.organization_id(), Change::Deleted(&id)).await;
+    state
+        .engines
+        .after_write(&state.store, caller.organization_id(), Change::Deleted(&id))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -323,13 +396,20 @@ pub async fn versions(
     caller.require(Scope::PoliciesRead)?;
     let (page_request, _) = query::page_request(raw.as_deref(), &[])?;
 
-    let page = state.store.list_policy_versions(caller.organization_id(), &id, &page_request).await?;
+    let page = state
+        .store
+        .list_policy_versions(caller.organization_id(), &id, &page_request)
+        .await?;
     if page.items.is_empty() && page_request.after.is_none() {
         return Err(not_found(&id));
     }
 
     Ok(Json(VersionList {
         data: page.items,
-        pagination: CursorPagination { limit: page_request.limit, has_more: page.has_more, next_cursor: page.next_cursor },
+        pagination: CursorPagination {
+            limit: page_request.limit,
+            has_more: page.has_more,
+            next_cursor: page.next_cursor,
+        },
     }))
 }
