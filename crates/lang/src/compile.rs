@@ -363,9 +363,9 @@ fn select(target: Node, step: Step) -> Node {
 }
 
 fn membership(item: Box<Node>, range: Box<Node>) -> Node {
-    match *range {
-        Node::Const(Value::Array(items)) => Node::InSet(item, Box::new(ConstSet::new(&items))),
-        range => Node::In(item, Box::new(range)),
+    match range.as_ref() {
+        Node::Const(Value::Array(items)) => Node::InSet(item, Box::new(ConstSet::new(items))),
+        _ => Node::In(item, range),
     }
 }
 

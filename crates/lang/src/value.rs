@@ -161,8 +161,6 @@ fn num_cmp(a: Num, b: Num) -> Option<Ordering> {
 /// Structural equality, with numbers compared as numbers (`1 == 1.0`).
 pub(crate) fn equal(a: &Val<'_>, b: &Val<'_>) -> bool {
     match (a, b) {
-        (Val::Null, Val::Null) => true,
-        (Val::Bool(x), Val::Bool(y)) => x == y,
         (Val::Json(x), Val::Json(y)) => json_equal(x, y),
         (Val::Json(Value::Array(xs)), Val::List(ys))
         | (Val::List(ys), Val::Json(Value::Array(xs))) => {
@@ -176,6 +174,11 @@ pub(crate) fn equal(a: &Val<'_>, b: &Val<'_>) -> bool {
 }
 
 fn scalar_equal(a: &Val<'_>, b: &Val<'_>) -> bool {
+    match (a, b) {
+        (Val::Null, Val::Null) => return true,
+        (Val::Bool(x), Val::Bool(y)) => return x == y,
+        _ => {}
+    }
     if let (Some(x), Some(y)) = (a.as_num(), b.as_num()) {
         return num_cmp(x, y) == Some(Ordering::Equal);
     }
@@ -193,7 +196,8 @@ fn json_equal(a: &Value, b: &Value) -> bool {
                     .iter()
                     .all(|(k, x)| ys.get(k).is_some_and(|y| json_equal(x, y)))
         }
-        _ => equal(&Val::from_json(a), &Val::from_json(b)),
+        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => false,
+        _ => scalar_equal(&Val::from_json(a), &Val::from_json(b)),
     }
 }
 

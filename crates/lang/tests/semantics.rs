@@ -1,6 +1,12 @@
 //! Case tables for the language's meaning: each row is a condition, a resource and the
 //! value the condition must evaluate to.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test fails loudly on unexpected input"
+)]
+
 use policycortex_lang::compile;
 use serde_json::{json, Value};
 
@@ -174,6 +180,9 @@ fn equality_is_structural_and_numeric() {
             ("1 != 1.0", json!(false)),
             ("1 != 'x'", json!(true)),
             ("resource.missing != null", json!(false)),
+            ("resource.ports == resource.tags", json!(false)),
+            ("[[1]] == [{'a': 1}]", json!(false)),
+            ("{'a': [1]} == {'a': {'b': 1}}", json!(false)),
         ],
     );
 }
