@@ -18,7 +18,7 @@ pub(crate) enum Node {
     Const(Value),
     /// The resource document.
     Resource,
-    /// A macro variable, by slot (its macro's nesting level).
+    /// A macro variable, by how many macros out it was bound (0 is the innermost).
     Var(usize),
     /// Selection steps applied to a base.
     Path(Box<Node>, Box<[Step]>),
@@ -58,8 +58,8 @@ pub(crate) enum Node {
     Matches(Box<Node>, Regex),
     /// `s.lowerAscii()`
     LowerAscii(Box<Node>),
-    /// `range.exists(x, body)` and friends, `x` in the given slot.
-    Macro(Macro, usize, Box<Node>, Box<Node>),
+    /// `range.exists(x, body)` and friends; the body sees `x` as `Var(0)`.
+    Macro(Macro, Box<Node>, Box<Node>),
 }
 
 /// One selection step of a path.
@@ -145,34 +145,18 @@ impl ConstSet {
     }
 }
 
-/// A compiled condition and what evaluating it needs.
-#[derive(Debug, Clone)]
-pub(crate) struct Compiled {
-    /// The root of the tree.
-    pub root: Node,
-    /// How many macro variable slots evaluation needs.
-    pub slots: usize,
-}
-
 /// Lowers a checked expression.
-pub(crate) fn compile(expr: &Expr, max_regex_bytes: usize) -> Result<Compiled> {
-    let mut compiler = Compiler {
+pub(crate) fn compile(expr: &Expr, max_regex_bytes: usize) -> Result<Node> {
+    Compiler {
         scope: Vec::new(),
-        slots: 0,
         max_regex_bytes,
-    };
-    let root = compiler.lower(expr)?;
-    Ok(Compiled {
-        root,
-        slots: compiler.slots,
-    })
+    }
+    .lower(expr)
 }
 
 struct Compiler<'e> {
-    /// Macro variables in scope; a variable's slot is its position here.
+    /// Macro variables in scope, innermost last.
     scope: Vec<&'e str>,
-    /// The deepest scope seen.
-    slots: usize,
     max_regex_bytes: usize,
 }
 
@@ -202,8 +186,8 @@ impl<'e> Compiler<'e> {
             ExprKind::Index(target, index) => self.index(target, index)?,
             ExprKind::Unary(UnaryOp::Not, x) => Node::Not(self.boxed(x)?),
             ExprKind::Unary(UnaryOp::Neg, x) => Node::Neg(self.boxed(x)?),
-            ExprKind::And(items) => Node::And(self.lower_all(items)?),
-            ExprKind::Or(items) => Node::Or(self.lower_all(items)?),
+            ExprKind::And(items) => logical(true, self.lower_all(items)?),
+            ExprKind::Or(items) => logical(false, self.lower_all(items)?),
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b)?,
             ExprKind::Cond(c, a, b) => Node::Cond(self.boxed(c)?, self.boxed(a)?, self.boxed(b)?),
             ExprKind::Call(None, name, args) => self.function(name, args)?,
@@ -216,8 +200,8 @@ impl<'e> Compiler<'e> {
     }
 
     fn ident(&self, name: &str) -> Node {
-        match self.scope.iter().rposition(|v| *v == name) {
-            Some(slot) => Node::Var(slot),
+        match self.scope.iter().rev().position(|v| *v == name) {
+            Some(up) => Node::Var(up),
             None if name == RESOURCE => Node::Resource,
             None => Node::Const(Value::Null),
         }
@@ -332,12 +316,10 @@ impl<'e> Compiler<'e> {
         };
         let range = self.boxed(target)?;
 
-        let slot = self.scope.len();
         self.scope.push(var);
-        self.slots = self.slots.max(self.scope.len());
         let body = self.boxed(body);
         self.scope.pop();
-        Ok(Node::Macro(kind, slot, range, body?))
+        Ok(Node::Macro(kind, range, body?))
     }
 }
 
@@ -347,6 +329,24 @@ fn macro_kind(name: &str) -> Option<Macro> {
         "all" => Some(Macro::All),
         "exists_one" => Some(Macro::ExistsOne),
         _ => None,
+    }
+}
+
+/// `&&` (when `all`) or `||` without its constant operands: evaluation has no side
+/// effects, so a constant either decides the whole or can be dropped.
+fn logical(all: bool, items: Vec<Node>) -> Node {
+    let mut kept = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Node::Const(value) if (value == Value::Bool(true)) == all => {}
+            Node::Const(_) => return Node::Const(Value::Bool(!all)),
+            other => kept.push(other),
+        }
+    }
+    match (kept.is_empty(), all) {
+        (true, _) => Node::Const(Value::Bool(all)),
+        (false, true) => Node::And(kept),
+        (false, false) => Node::Or(kept),
     }
 }
 

@@ -5,41 +5,55 @@
 
 use serde_json::Value;
 
-use crate::compile::{Compiled, ConstSet, Macro, Node, Text};
+use crate::compile::{ConstSet, Macro, Node, Step, Text};
 use crate::value::{self, Val};
 
 /// What a node can see while it is evaluated.
-struct Env<'a> {
+#[derive(Clone, Copy)]
+struct Env<'a, 'f> {
     /// The resource document.
     resource: &'a Value,
-    /// Macro variables by slot.
-    vars: Vec<Val<'a>>,
+    /// The innermost macro variable, if any; outer ones follow its `parent` links.
+    frame: Option<&'f Frame<'a, 'f>>,
+}
+
+/// One bound macro variable, living on the stack of the macro that binds it.
+struct Frame<'a, 'f> {
+    value: Val<'a>,
+    parent: Option<&'f Frame<'a, 'f>>,
 }
 
 /// Evaluates a compiled program against `resource`.
-pub(crate) fn run<'a>(program: &'a Compiled, resource: &'a Value) -> Val<'a> {
-    let mut env = Env {
-        resource,
-        vars: Vec::with_capacity(program.slots),
-    };
-    eval(&program.root, &mut env)
+pub(crate) fn run<'a>(program: &'a Node, resource: &'a Value) -> Val<'a> {
+    eval(
+        program,
+        Env {
+            resource,
+            frame: None,
+        },
+    )
 }
 
 /// The value of a node that does not depend on the resource, as JSON.
 pub(crate) fn constant(node: &Node) -> Option<Value> {
     static NULL: Value = Value::Null;
-    let mut env = Env {
-        resource: &NULL,
-        vars: Vec::new(),
-    };
-    Some(eval(node, &mut env).to_json())
+    Some(
+        eval(
+            node,
+            Env {
+                resource: &NULL,
+                frame: None,
+            },
+        )
+        .to_json(),
+    )
 }
 
-fn eval<'a>(node: &'a Node, env: &mut Env<'a>) -> Val<'a> {
+fn eval<'a>(node: &'a Node, env: Env<'a, '_>) -> Val<'a> {
     match node {
         Node::Const(value) => Val::from_json(value),
         Node::Resource => Val::from_json(env.resource),
-        Node::Var(slot) => env.vars.get(*slot).cloned().unwrap_or(Val::Null),
+        Node::Var(up) => variable(env, *up),
         Node::Path(base, steps) => path(base, steps, env),
         Node::Index(target, index) => {
             let target = eval(target, env);
@@ -71,15 +85,15 @@ fn eval<'a>(node: &'a Node, env: &mut Env<'a>) -> Val<'a> {
             Some(s) => Val::Owned(s.to_ascii_lowercase()),
             None => Val::Null,
         },
-        Node::Macro(kind, slot, range, body) => {
+        Node::Macro(kind, range, body) => {
             let range = eval(range, env);
-            Val::Bool(comprehension(*kind, *slot, &range, body, env))
+            Val::Bool(comprehension(*kind, &range, body, env))
         }
     }
 }
 
 /// Follows a path; from the resource it walks the JSON directly.
-fn path<'a>(base: &'a Node, steps: &'a [crate::compile::Step], env: &mut Env<'a>) -> Val<'a> {
+fn path<'a>(base: &'a Node, steps: &'a [Step], env: Env<'a, '_>) -> Val<'a> {
     if let Node::Resource = base {
         return value::walk(env.resource, steps).map_or(Val::Null, Val::from_json);
     }
@@ -109,26 +123,34 @@ fn text(op: Text, s: &Val<'_>, t: &Val<'_>) -> bool {
     }
 }
 
+/// The variable bound `up` macros out from the innermost.
+fn variable<'a>(env: Env<'a, '_>, up: usize) -> Val<'a> {
+    let mut frame = env.frame;
+    for _ in 0..up {
+        frame = frame.and_then(|f| f.parent);
+    }
+    frame.map_or(Val::Null, |f| f.value.clone())
+}
+
 /// Runs a macro; a range that is neither list nor object counts as empty, an object
 /// ranges over its keys.
-fn comprehension<'a>(
-    kind: Macro,
-    slot: usize,
-    range: &Val<'a>,
-    body: &'a Node,
-    env: &mut Env<'a>,
-) -> bool {
-    if env.vars.len() <= slot {
-        env.vars.resize(slot + 1, Val::Null);
-    }
+fn comprehension<'a>(kind: Macro, range: &Val<'a>, body: &'a Node, env: Env<'a, '_>) -> bool {
     let mut matched = 0usize;
 
-    // The visitor answers whether to keep going.
-    let mut visit = |item: Val<'a>, env: &mut Env<'a>| {
-        if let Some(var) = env.vars.get_mut(slot) {
-            *var = item;
-        }
-        let hit = eval(body, env).is_true();
+    // The visitor binds the item, evaluates the body and answers whether to go on.
+    let mut visit = |value: Val<'a>| {
+        let frame = Frame {
+            value,
+            parent: env.frame,
+        };
+        let hit = eval(
+            body,
+            Env {
+                resource: env.resource,
+                frame: Some(&frame),
+            },
+        )
+        .is_true();
         matched += usize::from(hit);
         match kind {
             Macro::Exists => !hit,
@@ -136,7 +158,7 @@ fn comprehension<'a>(
             Macro::ExistsOne => matched < 2,
         }
     };
-    let seen = visit_items(range, env, &mut visit);
+    let seen = visit_items(range, &mut visit);
 
     match kind {
         Macro::Exists => matched > 0,
@@ -146,15 +168,11 @@ fn comprehension<'a>(
 }
 
 /// Feeds each item of `range` to `visit` until it says stop; returns how many it saw.
-fn visit_items<'a>(
-    range: &Val<'a>,
-    env: &mut Env<'a>,
-    visit: &mut impl FnMut(Val<'a>, &mut Env<'a>) -> bool,
-) -> usize {
+fn visit_items<'a>(range: &Val<'a>, visit: &mut impl FnMut(Val<'a>) -> bool) -> usize {
     let mut seen = 0;
-    let mut feed = |item: Val<'a>, env: &mut Env<'a>| {
+    let mut feed = |item: Val<'a>| {
         seen += 1;
-        visit(item, env)
+        visit(item)
     };
     let json: Option<&'a Value> = match range {
         Val::Json(json) => Some(json),
@@ -162,25 +180,13 @@ fn visit_items<'a>(
     };
     match (json, range) {
         (Some(Value::Array(items)), _) => {
-            for item in items {
-                if !feed(Val::from_json(item), env) {
-                    break;
-                }
-            }
+            let _ = items.iter().map(Val::from_json).all(&mut feed);
         }
         (Some(Value::Object(map)), _) => {
-            for key in map.keys() {
-                if !feed(Val::Str(key), env) {
-                    break;
-                }
-            }
+            let _ = map.keys().map(|k| Val::Str(k)).all(&mut feed);
         }
         (_, Val::List(items)) => {
-            for item in items {
-                if !feed(item.clone(), env) {
-                    break;
-                }
-            }
+            let _ = items.iter().cloned().all(&mut feed);
         }
         _ => {}
     }

@@ -112,7 +112,7 @@ fn floor_char_boundary(source: &str, at: usize) -> usize {
 #[derive(Debug, Clone)]
 pub struct Program {
     source: String,
-    compiled: Arc<compile::Compiled>,
+    compiled: Arc<compile::Node>,
 }
 
 impl Program {
@@ -146,7 +146,7 @@ pub fn compile_with(source: &str, limits: &Limits) -> Result<Program, CompileErr
     })
 }
 
-fn pipeline(source: &str, limits: &Limits) -> error::Result<compile::Compiled> {
+fn pipeline(source: &str, limits: &Limits) -> error::Result<compile::Node> {
     check_size(source, limits)?;
     let tokens = lexer::tokenize(source)?;
     let expr = parser::parse(&tokens, limits.max_depth)?;

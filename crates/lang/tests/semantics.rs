@@ -232,6 +232,12 @@ fn logic_counts_non_booleans_as_false() {
             ("resource.missing || resource.public == false", json!(true)),
             ("!!resource.public", json!(false)),
             ("true && true && true && 1", json!(false)),
+            ("true && resource.missing", json!(false)),
+            ("true && resource.public == false", json!(true)),
+            ("false || resource.name", json!(false)),
+            ("false && resource.public == false", json!(false)),
+            ("true || resource.missing", json!(true)),
+            ("'x' || resource.public == false", json!(true)),
         ],
     );
 }
