@@ -221,3 +221,24 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     row[b.len()]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("exists", "exists"), 0);
+        assert_eq!(edit_distance("exists", "exist"), 1);
+        assert_eq!(edit_distance("size", "siez"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn near_misses_ignore_case_and_underscores() {
+        assert!(is_near("startsWith", "starts_with"));
+        assert!(is_near("exists_one", "existsOne"));
+        assert!(is_near("lowerAscii", "lowerascii"));
+        assert!(!is_near("has", "x"));
+    }
+}

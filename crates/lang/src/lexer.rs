@@ -364,3 +364,79 @@ fn bad_escape(src: &str, at: usize, end: usize) -> Error {
         "escapes are \\n \\t \\r \\\\ \\' \\\" \\xHH \\uHHHH \\UHHHHHHHH and octal \\OOO",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(source: &str) -> Vec<Tok> {
+        tokenize(source)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.kind)
+            .collect()
+    }
+
+    #[test]
+    fn non_ascii_outside_strings_is_rejected_at_that_character() {
+        let error = tokenize("ab é").err();
+        assert_eq!(
+            error.map(|e| (e.message, e.span)),
+            Some(("unexpected character `é`".into(), Span::new(3, 5)))
+        );
+        assert_eq!(kinds("'é'"), [Tok::Str("é".into()), Tok::End]);
+    }
+
+    #[test]
+    fn longest_operator_wins() {
+        assert_eq!(
+            kinds("a<=b"),
+            [
+                Tok::Ident("a".into()),
+                Tok::Punct("<="),
+                Tok::Ident("b".into()),
+                Tok::End
+            ]
+        );
+        assert_eq!(
+            kinds("!!x"),
+            [
+                Tok::Punct("!"),
+                Tok::Punct("!"),
+                Tok::Ident("x".into()),
+                Tok::End
+            ]
+        );
+    }
+
+    #[test]
+    fn keywords_are_not_identifiers() {
+        assert_eq!(
+            kinds("true false null in"),
+            [Tok::True, Tok::False, Tok::Null, Tok::In, Tok::End]
+        );
+        assert_eq!(kinds("inx"), [Tok::Ident("inx".into()), Tok::End]);
+    }
+
+    #[test]
+    fn a_dangling_exponent_is_left_for_the_parser() {
+        assert_eq!(kinds("1e"), [Tok::Int(1), Tok::Ident("e".into()), Tok::End]);
+        assert_eq!(
+            kinds("1.x"),
+            [
+                Tok::Int(1),
+                Tok::Punct("."),
+                Tok::Ident("x".into()),
+                Tok::End
+            ]
+        );
+    }
+
+    #[test]
+    fn strings_span_their_quotes_and_prefix() {
+        let tokens = tokenize("r'a' \"b\"").unwrap_or_default();
+        let spans: Vec<(usize, usize)> =
+            tokens.iter().map(|t| (t.span.start, t.span.end)).collect();
+        assert_eq!(spans, [(0, 4), (5, 8), (8, 8)]);
+    }
+}
