@@ -29,6 +29,9 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(program) = policycortex_lang::compile(source) {
         let value = program.evaluate(document());
-        assert_eq!(program.holds(document()), value == serde_json::Value::Bool(true));
+        assert_eq!(
+            program.holds(document()),
+            value == serde_json::Value::Bool(true)
+        );
     }
 });
