@@ -409,22 +409,82 @@ fn fold(node: Node) -> Node {
 }
 
 fn foldable(node: &Node) -> bool {
-    let is_const = |n: &Node| matches!(n, Node::Const(_));
     match node {
         Node::Const(_) | Node::Resource | Node::Var(_) | Node::Macro(..) => false,
-        Node::Path(base, _) => is_const(base),
-        Node::List(items) | Node::And(items) | Node::Or(items) => items.iter().all(is_const),
-        Node::Not(x) | Node::Neg(x) | Node::Has(x) | Node::Size(x) | Node::LowerAscii(x) => {
-            is_const(x)
-        }
-        Node::Matches(x, _) | Node::InSet(x, _) => is_const(x),
-        Node::Index(a, b)
-        | Node::Eq(a, b)
-        | Node::Ne(a, b)
-        | Node::Order(_, a, b)
-        | Node::Arith(_, a, b)
-        | Node::In(a, b)
-        | Node::Text(_, a, b) => is_const(a) && is_const(b),
-        Node::Cond(c, a, b) => is_const(c) && is_const(a) && is_const(b),
+        _ => node.children().iter().all(|n| matches!(n, Node::Const(_))),
     }
+}
+
+impl Node {
+    /// The nodes this one evaluates directly.
+    fn children(&self) -> Vec<&Node> {
+        match self {
+            Node::Const(_) | Node::Resource | Node::Var(_) => Vec::new(),
+            Node::List(items) | Node::And(items) | Node::Or(items) => items.iter().collect(),
+            Node::Path(x, _)
+            | Node::Not(x)
+            | Node::Neg(x)
+            | Node::Has(x)
+            | Node::Size(x)
+            | Node::LowerAscii(x)
+            | Node::Matches(x, _)
+            | Node::InSet(x, _) => vec![x],
+            Node::Index(a, b)
+            | Node::Eq(a, b)
+            | Node::Ne(a, b)
+            | Node::Order(_, a, b)
+            | Node::Arith(_, a, b)
+            | Node::In(a, b)
+            | Node::Text(_, a, b)
+            | Node::Macro(_, a, b) => vec![a, b],
+            Node::Cond(c, a, b) => vec![c, a, b],
+        }
+    }
+
+    /// The fixed paths read from the resource, in order of first appearance.
+    pub fn resource_paths(&self) -> Vec<String> {
+        let mut paths = Vec::new();
+        self.collect_paths(&mut paths);
+        paths
+    }
+
+    fn collect_paths(&self, paths: &mut Vec<String>) {
+        if let Node::Path(base, steps) = self {
+            if let Node::Resource = **base {
+                let text = path_text(steps);
+                if !paths.contains(&text) {
+                    paths.push(text);
+                }
+            }
+        }
+        for child in self.children() {
+            child.collect_paths(paths);
+        }
+    }
+}
+
+/// A path as a condition would write it after `resource`: `a.b`, `tags["x-y"]`, `r[0]`.
+fn path_text(steps: &[Step]) -> String {
+    let mut text = String::new();
+    for step in steps {
+        match step {
+            Step::Key(key) if is_plain_name(key) => {
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(key);
+            }
+            Step::Key(key) => text.push_str(&format!("[{}]", Value::String(key.to_string()))),
+            Step::Index(i) => text.push_str(&format!("[{i}]")),
+        }
+    }
+    text
+}
+
+fn is_plain_name(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }

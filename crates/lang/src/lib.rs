@@ -130,6 +130,14 @@ impl Program {
     pub fn evaluate(&self, resource: &serde_json::Value) -> serde_json::Value {
         eval::run(&self.compiled, resource).to_json()
     }
+
+    /// The fields of the resource the condition reads through fixed paths, in order of
+    /// first appearance and written as after `resource.`: `encryption.enabled`,
+    /// `tags["team-name"]`, `rules[0].port`. Paths read through macro variables or
+    /// computed indexes are not listed.
+    pub fn paths(&self) -> Vec<String> {
+        self.compiled.resource_paths()
+    }
 }
 
 /// Compiles `source` with the default [`Limits`].

@@ -500,3 +500,24 @@ fn program_is_send_sync_clone_debug() {
     fn assert_traits<T: Send + Sync + Clone + std::fmt::Debug>() {}
     assert_traits::<policycortex_lang::Program>();
 }
+
+#[test]
+fn paths_lists_the_fixed_resource_fields_read() {
+    let program = compile(
+        "resource.encryption.enabled != true && has(resource.tags['team-name']) \
+         || resource.rules[0].port == 22 || resource.rules.exists(r, r.port == 22) \
+         || resource.encryption.enabled == null || resource[resource.key] == 1",
+    )
+    .unwrap();
+    assert_eq!(
+        program.paths(),
+        [
+            "encryption.enabled",
+            "tags[\"team-name\"]",
+            "rules[0].port",
+            "rules",
+            "key"
+        ]
+    );
+    assert!(compile("1 == 1").unwrap().paths().is_empty());
+}
