@@ -92,11 +92,21 @@ fn eval<'a>(node: &'a Node, env: Env<'a, '_>) -> Val<'a> {
     }
 }
 
-/// Follows a path; from the resource it walks the JSON directly.
+/// Follows a path; from the resource or a variable holding JSON it walks the JSON
+/// directly.
 fn path<'a>(base: &'a Node, steps: &'a [Step], env: Env<'a, '_>) -> Val<'a> {
-    if let Node::Resource = base {
-        return value::walk(env.resource, steps).map_or(Val::Null, Val::from_json);
+    let root = match base {
+        Node::Resource => Some(env.resource),
+        Node::Var(up) => match frame(env, *up).map(|f| &f.value) {
+            Some(Val::Json(json)) => Some(*json),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(root) = root {
+        return value::walk(root, steps).map_or(Val::Null, Val::from_json);
     }
+
     match eval(base, env) {
         Val::Json(json) => value::walk(json, steps).map_or(Val::Null, Val::from_json),
         other => steps.iter().fold(other, |v, step| v.step(step)),
@@ -125,11 +135,16 @@ fn text(op: Text, s: &Val<'_>, t: &Val<'_>) -> bool {
 
 /// The variable bound `up` macros out from the innermost.
 fn variable<'a>(env: Env<'a, '_>, up: usize) -> Val<'a> {
+    frame(env, up).map_or(Val::Null, |f| f.value.clone())
+}
+
+/// The frame binding the variable `up` macros out from the innermost.
+fn frame<'a, 'f>(env: Env<'a, 'f>, up: usize) -> Option<&'f Frame<'a, 'f>> {
     let mut frame = env.frame;
     for _ in 0..up {
         frame = frame.and_then(|f| f.parent);
     }
-    frame.map_or(Val::Null, |f| f.value.clone())
+    frame
 }
 
 /// Runs a macro; a range that is neither list nor object counts as empty, an object
