@@ -402,10 +402,7 @@ fn fold(node: Node) -> Node {
     if !foldable(&node) {
         return node;
     }
-    match eval::constant(&node) {
-        Some(value) => Node::Const(value),
-        None => node,
-    }
+    Node::Const(eval::constant(&node))
 }
 
 fn foldable(node: &Node) -> bool {

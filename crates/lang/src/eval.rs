@@ -23,30 +23,25 @@ struct Frame<'a, 'f> {
     parent: Option<&'f Frame<'a, 'f>>,
 }
 
-/// Evaluates a compiled program against `resource`.
-pub(crate) fn run<'a>(program: &'a Node, resource: &'a Value) -> Val<'a> {
-    eval(
-        program,
+impl<'a> Env<'a, '_> {
+    /// The environment of a whole condition: the resource and no variables.
+    fn root(resource: &'a Value) -> Self {
         Env {
             resource,
             frame: None,
-        },
-    )
+        }
+    }
+}
+
+/// Evaluates a compiled program against `resource`.
+pub(crate) fn run<'a>(program: &'a Node, resource: &'a Value) -> Val<'a> {
+    eval(program, Env::root(resource))
 }
 
 /// The value of a node that does not depend on the resource, as JSON.
-pub(crate) fn constant(node: &Node) -> Option<Value> {
+pub(crate) fn constant(node: &Node) -> Value {
     static NULL: Value = Value::Null;
-    Some(
-        eval(
-            node,
-            Env {
-                resource: &NULL,
-                frame: None,
-            },
-        )
-        .to_json(),
-    )
+    eval(node, Env::root(&NULL)).to_json()
 }
 
 fn eval<'a>(node: &'a Node, env: Env<'a, '_>) -> Val<'a> {
