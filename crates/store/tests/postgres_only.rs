@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use policycortex_engine::{Effect, PolicySpec, Rule, Severity};
 use policycortex_store::postgres::PostgresStore;
-use policycortex_store::*;
 use policycortex_store::testing::PostgresDatabase;
+use policycortex_store::*;
 
 fn spec(name: &str) -> PolicySpec {
     PolicySpec {
