@@ -4,6 +4,10 @@
 //! Exit codes: 0 success (and, for `eval`, every resource compliant); 1 `eval` found a
 //! non-compliant resource; 2 bad input or usage; 3 the service or store failed.
 
+// Library code never unwraps, expects or panics: a server must not fall over on input.
+// Tests may, and integration tests are separate crates that this does not reach.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod eval;
 mod keys;
 mod serve;

@@ -10,6 +10,10 @@
 //!
 //! This crate does no I/O: bodies arrive as bytes, decisions leave as values.
 
+// Library code never unwraps, expects or panics: a server must not fall over on input.
+// Tests may, and integration tests are separate crates that this does not reach.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod decision;
 pub mod engine;
 pub mod policy;

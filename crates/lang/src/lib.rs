@@ -13,6 +13,10 @@
 //! A failure at any stage is a [`CompileError`] with a 1-based line and column. A
 //! [`Program`] then evaluates against any JSON document without failing.
 
+// Library code never unwraps, expects or panics: a server must not fall over on input.
+// Tests may, and integration tests are separate crates that this does not reach.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod ast;
 mod checker;
 mod compile;

@@ -8,6 +8,10 @@
 //! - [`engines`]: compiled policy sets per organization, kept fresh.
 //! - [`query`]: strict query-string parsing.
 
+// Library code never unwraps, expects or panics: a server must not fall over on input.
+// Tests may, and integration tests are separate crates that this does not reach.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod auth;
 pub mod engines;
 pub mod error;

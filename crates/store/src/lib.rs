@@ -9,6 +9,10 @@
 //! Every method that reads or writes organization data takes the organization's id and
 //! scopes its SQL by it, so one organization can never see another's rows.
 
+// Library code never unwraps, expects or panics: a server must not fall over on input.
+// Tests may, and integration tests are separate crates that this does not reach.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod common;
 pub mod cursor;
 pub mod ids;
