@@ -10,7 +10,8 @@ mod support;
 
 use std::collections::HashSet;
 
-use policycortex_server::ServerConfig;
+use policycortex_server::{Bootstrap, ServerConfig};
+use policycortex_store::StoreOptions;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 use support::*;
@@ -293,4 +294,32 @@ async fn rate_limits_are_kept_per_instance() {
         assert!(refused.headers().contains_key("retry-after"));
         assert_problem(refused, 429, "rate_limited").await;
     }
+}
+
+/// Migrations run under PostgreSQL's advisory lock: servers opening one empty database at
+/// the same moment all succeed, and find the same, fully migrated schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_at_once_on_an_empty_database_both_open_it() {
+    let Some(backing) = Backing::postgres().await else {
+        return;
+    };
+    let options = StoreOptions::default();
+
+    let (a, b) = tokio::join!(
+        policycortex_store::open(backing.url(), &options),
+        policycortex_store::open(backing.url(), &options),
+    );
+
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.count_api_keys().await.unwrap(), 0);
+    policycortex_server::bootstrap(&a, Some(ADMIN_KEY))
+        .await
+        .unwrap();
+    assert_eq!(b.count_api_keys().await.unwrap(), 1);
+    assert_eq!(
+        policycortex_server::bootstrap(&b, Some(ADMIN_KEY))
+            .await
+            .unwrap(),
+        Bootstrap::KeysExist
+    );
 }
