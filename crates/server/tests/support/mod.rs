@@ -308,3 +308,44 @@ macro_rules! both_stores {
         }
     };
 }
+
+impl Backing {
+    /// A database at `url` that a test runs itself, such as a private PostgreSQL server,
+    /// whose files live in `directory`. (The variant only holds the directory and the URL.)
+    pub fn at(directory: Arc<tempfile::TempDir>, url: String) -> Self {
+        Self::Sqlite(directory, url)
+    }
+}
+
+impl TestServer {
+    /// Like [`TestServer::start`], with the store opened with `options`.
+    pub async fn start_with_store_options(
+        backing: Backing,
+        config: ServerConfig,
+        options: &StoreOptions,
+    ) -> Self {
+        let store = policycortex_store::open(backing.url(), options)
+            .await
+            .unwrap();
+        policycortex_server::bootstrap(&store, Some(ADMIN_KEY))
+            .await
+            .unwrap();
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = oneshot::channel();
+        let state = AppState::new(store.clone(), config);
+        let task = tokio::spawn(policycortex_server::serve(listener, state, async {
+            let _ = stop.await;
+        }));
+
+        Self {
+            base,
+            store,
+            client: reqwest::Client::new(),
+            backing,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+}
