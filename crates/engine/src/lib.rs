@@ -12,7 +12,10 @@
 
 // Library code never unwraps, expects or panics: a server must not fall over on input.
 // Tests may, and integration tests are separate crates that this does not reach.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod decision;
 pub mod engine;

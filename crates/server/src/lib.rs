@@ -10,7 +10,10 @@
 
 // Library code never unwraps, expects or panics: a server must not fall over on input.
 // Tests may, and integration tests are separate crates that this does not reach.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod auth;
 pub mod engines;
@@ -32,10 +35,13 @@ use tokio::net::TcpListener;
 pub use routes::router;
 pub use state::{AppState, ServerConfig};
 
+/// The id of the organization the first start creates.
+pub const BOOTSTRAP_ORGANIZATION: &str = "org_default";
+
 /// How the first admin key came to be, on a first start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bootstrap {
-    /// Keys existed already; nothing was made.
+    /// Keys existed already, or another server is making the first one; nothing was made.
     KeysExist,
     /// `POLICYCORTEX_BOOTSTRAP_KEY` became the first admin key.
     FromEnvironment,

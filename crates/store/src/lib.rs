@@ -11,7 +11,10 @@
 
 // Library code never unwraps, expects or panics: a server must not fall over on input.
 // Tests may, and integration tests are separate crates that this does not reach.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod common;
 pub mod cursor;
@@ -74,8 +77,15 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Creates an organization.
-    async fn create_organization(&self, name: &str) -> StoreResult<Organization>;
+    /// Creates an organization with a new random id.
+    async fn create_organization(&self, name: &str) -> StoreResult<Organization> {
+        self.create_organization_with_id(&ids::new_id("org"), name)
+            .await
+    }
+
+    /// Creates an organization with the given id; a taken id is a
+    /// [`StoreError::Conflict`].
+    async fn create_organization_with_id(&self, id: &str, name: &str) -> StoreResult<Organization>;
 
     /// Counts API keys across all organizations (zero on a first start).
     async fn count_api_keys(&self) -> StoreResult<i64>;

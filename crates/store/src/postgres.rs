@@ -391,9 +391,9 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn create_organization(&self, name: &str) -> StoreResult<Organization> {
+    async fn create_organization_with_id(&self, id: &str, name: &str) -> StoreResult<Organization> {
         let organization = Organization {
-            id: new_id("org"),
+            id: id.to_owned(),
             name: name.to_owned(),
             created_at: now(),
         };
@@ -403,7 +403,12 @@ impl Store for PostgresStore {
             .bind(organization.created_at)
             .execute(&self.pool)
             .await
-            .map_err(map_error)?;
+            .map_err(|error| match error {
+                error if is_unique_violation(&error) => {
+                    StoreError::Conflict(format!("an organization `{id}` exists already"))
+                }
+                error => map_error(error),
+            })?;
         Ok(organization)
     }
 

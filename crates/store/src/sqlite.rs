@@ -262,9 +262,9 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_organization(&self, name: &str) -> StoreResult<Organization> {
+    async fn create_organization_with_id(&self, id: &str, name: &str) -> StoreResult<Organization> {
         let organization = Organization {
-            id: new_id("org"),
+            id: id.to_owned(),
             name: name.to_owned(),
             created_at: now(),
         };
@@ -274,7 +274,12 @@ impl Store for SqliteStore {
             .bind(timestamp_text(organization.created_at))
             .execute(&self.writer)
             .await
-            .map_err(map_error)?;
+            .map_err(|error| match error {
+                error if is_unique_violation(&error) => {
+                    StoreError::Conflict(format!("an organization `{id}` exists already"))
+                }
+                error => map_error(error),
+            })?;
         Ok(organization)
     }
 
