@@ -325,9 +325,7 @@ fn read_fields(
             "rules" => patch.rules = read_rules(value, errors),
             "compliance_frameworks" => patch.compliance_frameworks = typed(key, value, errors),
             "auto_remediation" => patch.auto_remediation = typed(key, value, errors),
-            "remediation_action" => {
-                patch.remediation_action = typed(key, value, errors).map(Some)
-            }
+            "remediation_action" => patch.remediation_action = typed(key, value, errors).map(Some),
             _ => patch.tags = typed(key, value, errors),
         }
     }
@@ -365,7 +363,10 @@ fn read_rules(value: &Value, errors: &mut Vec<FieldError>) -> Option<Vec<Rule>> 
             ));
             continue;
         };
-        for key in rule.keys().filter(|key| !RULE_FIELDS.contains(&key.as_str())) {
+        for key in rule
+            .keys()
+            .filter(|key| !RULE_FIELDS.contains(&key.as_str()))
+        {
             errors.push(FieldError::new(
                 format!("{path}.{key}"),
                 "unknown_field",
@@ -405,7 +406,11 @@ fn rule_field<T: DeserializeOwned>(
 
 /// Deserializes the value at `path`, pushing an error that names the path of the first
 /// mismatch inside it.
-fn typed<T: DeserializeOwned>(path: &str, value: &Value, errors: &mut Vec<FieldError>) -> Option<T> {
+fn typed<T: DeserializeOwned>(
+    path: &str,
+    value: &Value,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(typed) => Some(typed),
         Err(error) => {
@@ -430,7 +435,12 @@ fn check_patch(errors: &mut Vec<FieldError>, patch: &PolicyPatch, limits: &Limit
         check_text(errors, "name", name, limits.max_name_chars);
     }
     if let Some(resource_type) = &patch.resource_type {
-        check_text(errors, "resource_type", resource_type, limits.max_label_chars);
+        check_text(
+            errors,
+            "resource_type",
+            resource_type,
+            limits.max_label_chars,
+        );
     }
     if let Some(Some(description)) = &patch.description {
         check_length(
