@@ -1,9 +1,11 @@
 //! Turns a request body into a checked [`PolicySpec`] or [`PolicyPatch`].
 //!
 //! Validation reports every problem it can find at once, each as a [`FieldError`] that
-//! names the field by its JSON path (`rules[0].condition`). It runs in three steps: the
-//! body's keys (unknown, read-only, missing, null), the value types (through serde, which
-//! stops at the first mismatch), then the product's rules (lengths, counts, conditions).
+//! names the field by its JSON path (`rules[0].condition`). Each top-level key is checked
+//! on its own (unknown, read-only, null, then its type, each rule field by field), missing
+//! required keys are named, and the product's rules (lengths, counts, conditions) run on
+//! every value that has the right type. Inside one value, serde stops at the first
+//! mismatch, so a list with two wrongly typed entries names only the first.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -191,50 +193,72 @@ pub fn parse_create(body: &[u8], limits: &Limits) -> Result<PolicySpec, Vec<Fiel
 
 /// Checks a create body that is already parsed, such as a draft policy inside an
 /// evaluation request.
+///
+/// Every problem is reported at once: unknown, read-only and missing keys, each value of
+/// the wrong type, and the product's rules on every value that has the right type.
 pub fn create_from_object(
     object: Map<String, Value>,
     limits: &Limits,
 ) -> Result<PolicySpec, Vec<FieldError>> {
-    check_keys(&object, true)?;
-    let create: PolicyCreate = typed(object)?;
+    let mut errors = Vec::new();
+    let fields = read_fields(&object, true, &mut errors);
+    check_patch(&mut errors, &fields, limits);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
 
-    let spec = PolicySpec {
-        name: create.name,
-        description: create.description,
-        resource_type: create.resource_type,
-        severity: create.severity.unwrap_or(Severity::Medium),
-        enabled: create.enabled.unwrap_or(true),
-        rules: create.rules,
-        compliance_frameworks: create.compliance_frameworks.unwrap_or_default(),
-        auto_remediation: create.auto_remediation.unwrap_or(false),
-        remediation_action: create.remediation_action,
-        tags: create.tags.unwrap_or_default(),
+    // INVARIANT: `read_fields` reported each required field that is absent or mistyped,
+    // so with no errors all three are present.
+    let (Some(name), Some(resource_type), Some(rules)) =
+        (fields.name, fields.resource_type, fields.rules)
+    else {
+        return Err(vec![FieldError::new(
+            "body",
+            "required",
+            "`name`, `resource_type` and `rules` are required",
+        )]);
     };
-    check_spec(&spec, limits)?;
-    Ok(spec)
+    Ok(PolicySpec {
+        name,
+        description: fields.description.flatten(),
+        resource_type,
+        severity: fields.severity.unwrap_or(Severity::Medium),
+        enabled: fields.enabled.unwrap_or(true),
+        rules,
+        compliance_frameworks: fields.compliance_frameworks.unwrap_or_default(),
+        auto_remediation: fields.auto_remediation.unwrap_or(false),
+        remediation_action: fields.remediation_action.flatten(),
+        tags: fields.tags.unwrap_or_default(),
+    })
 }
 
-/// Checks an update body and returns the patch it describes.
+/// Checks an update body's keys and value types and returns the patch it describes.
 ///
-/// The patch alone is checked for types and keys; apply it and pass the result to
-/// [`check_spec`] to check the policy it produces.
+/// Apply the patch and pass the result to [`check_spec`] to check the policy it produces;
+/// [`parse_update_with`] also checks the product's rules on the fields sent.
 pub fn parse_update(body: &[u8]) -> Result<PolicyPatch, Vec<FieldError>> {
     let object = parse_object(body)?;
-    check_keys(&object, false)?;
-    let update: PolicyUpdate = typed(object)?;
+    let mut errors = Vec::new();
+    let patch = read_fields(&object, false, &mut errors);
+    if errors.is_empty() {
+        Ok(patch)
+    } else {
+        Err(errors)
+    }
+}
 
-    Ok(PolicyPatch {
-        name: update.name,
-        description: update.description,
-        resource_type: update.resource_type,
-        severity: update.severity,
-        enabled: update.enabled,
-        rules: update.rules,
-        compliance_frameworks: update.compliance_frameworks,
-        auto_remediation: update.auto_remediation,
-        remediation_action: update.remediation_action,
-        tags: update.tags,
-    })
+/// Checks an update body like [`parse_update`], and the product's rules on every field it
+/// sends, reporting every problem at once.
+pub fn parse_update_with(body: &[u8], limits: &Limits) -> Result<PolicyPatch, Vec<FieldError>> {
+    let object = parse_object(body)?;
+    let mut errors = Vec::new();
+    let patch = read_fields(&object, false, &mut errors);
+    check_patch(&mut errors, &patch, limits);
+    if errors.is_empty() {
+        Ok(patch)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Parses `body` as a JSON object.
@@ -254,30 +278,55 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Vec<FieldError>> 
     }
 }
 
-/// Checks the top-level keys of a policy body: each one known, writable and, unless
-/// nullable, not null; and with `creating`, every required key present.
-fn check_keys(object: &Map<String, Value>, creating: bool) -> Result<(), Vec<FieldError>> {
-    let mut errors = Vec::new();
+/// Reads the top-level fields of a policy body into a patch, pushing an error for each key
+/// that is unknown, read-only, null without being nullable, or of the wrong type; with
+/// `creating`, also for each required key that is absent.
+fn read_fields(
+    object: &Map<String, Value>,
+    creating: bool,
+    errors: &mut Vec<FieldError>,
+) -> PolicyPatch {
+    let mut patch = PolicyPatch::default();
     for (key, value) in object {
-        let key_name = key.as_str();
-        if READ_ONLY.contains(&key_name) {
+        let key = key.as_str();
+        if READ_ONLY.contains(&key) {
             errors.push(FieldError::new(
-                key_name,
+                key,
                 "read_only",
                 format!("`{key}` is set by the server and cannot be written"),
             ));
-        } else if !WRITABLE.contains(&key_name) {
+            continue;
+        }
+        if !WRITABLE.contains(&key) {
             errors.push(FieldError::new(
-                key_name,
+                key,
                 "unknown_field",
                 format!("unknown field `{key}`"),
             ));
-        } else if value.is_null() && !NULLABLE.contains(&key_name) {
-            errors.push(FieldError::new(
-                key_name,
-                "invalid_type",
-                "must not be null",
-            ));
+            continue;
+        }
+        if value.is_null() {
+            if NULLABLE.contains(&key) {
+                match key {
+                    "description" => patch.description = Some(None),
+                    _ => patch.remediation_action = Some(None),
+                }
+            } else {
+                errors.push(FieldError::new(key, "invalid_type", "must not be null"));
+            }
+            continue;
+        }
+        match key {
+            "name" => patch.name = typed(key, value, errors),
+            "description" => patch.description = typed(key, value, errors).map(Some),
+            "resource_type" => patch.resource_type = typed(key, value, errors),
+            "severity" => patch.severity = typed(key, value, errors),
+            "enabled" => patch.enabled = typed(key, value, errors),
+            "rules" => patch.rules = read_rules(value, errors),
+            "compliance_frameworks" => patch.compliance_frameworks = typed(key, value, errors),
+            "auto_remediation" => patch.auto_remediation = typed(key, value, errors),
+            "remediation_action" => patch.remediation_action = typed(key, value, errors).map(Some),
+            _ => patch.tags = typed(key, value, errors),
         }
     }
     if creating {
@@ -285,26 +334,134 @@ fn check_keys(object: &Map<String, Value>, creating: bool) -> Result<(), Vec<Fie
             errors.push(FieldError::new(*key, "required", "is required"));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
+    patch
+}
+
+/// The fields of a rule.
+const RULE_FIELDS: [&str; 3] = ["condition", "effect", "message"];
+
+/// Reads the `rules` list, naming each wrong rule field by its path (`rules[2].effect`).
+fn read_rules(value: &Value, errors: &mut Vec<FieldError>) -> Option<Vec<Rule>> {
+    let Value::Array(items) = value else {
+        errors.push(FieldError::new(
+            "rules",
+            "invalid_type",
+            "must be a list of rules",
+        ));
+        return None;
+    };
+
+    let before = errors.len();
+    let mut rules = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let path = format!("rules[{index}]");
+        let Value::Object(rule) = item else {
+            errors.push(FieldError::new(
+                path,
+                "invalid_type",
+                "must be an object with `condition`, `effect` and `message`",
+            ));
+            continue;
+        };
+        for key in rule
+            .keys()
+            .filter(|key| !RULE_FIELDS.contains(&key.as_str()))
+        {
+            errors.push(FieldError::new(
+                format!("{path}.{key}"),
+                "unknown_field",
+                format!("unknown field `{key}`"),
+            ));
+        }
+        let condition = rule_field(rule, &path, "condition", errors);
+        let effect = rule_field(rule, &path, "effect", errors);
+        let message = rule_field(rule, &path, "message", errors);
+        if let (Some(condition), Some(effect), Some(message)) = (condition, effect, message) {
+            rules.push(Rule {
+                condition,
+                effect,
+                message,
+            });
+        }
+    }
+    (errors.len() == before).then_some(rules)
+}
+
+/// The field `name` of the rule at `path`, which is required.
+fn rule_field<T: DeserializeOwned>(
+    rule: &Map<String, Value>,
+    path: &str,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    let path = format!("{path}.{name}");
+    match rule.get(name) {
+        None => {
+            errors.push(FieldError::new(path, "required", "is required"));
+            None
+        }
+        Some(value) => typed(&path, value, errors),
     }
 }
 
-/// Deserializes `object` into `T`, naming the path of the first mismatched value.
-fn typed<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, Vec<FieldError>> {
-    serde_path_to_error::deserialize(Value::Object(object)).map_err(|error| {
-        let path = error.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        let message = error.into_inner().to_string();
-        let code = if message.starts_with("unknown field") {
-            "unknown_field"
-        } else {
-            "invalid_type"
-        };
-        vec![FieldError::new(field, code, message)]
-    })
+/// Deserializes the value at `path`, pushing an error that names the path of the first
+/// mismatch inside it.
+fn typed<T: DeserializeOwned>(
+    path: &str,
+    value: &Value,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(typed) => Some(typed),
+        Err(error) => {
+            let inner = error.path().to_string();
+            let field = if inner == "." {
+                path.to_owned()
+            } else if inner.starts_with('[') {
+                format!("{path}{inner}")
+            } else {
+                format!("{path}.{inner}")
+            };
+            let message = error.into_inner().to_string();
+            errors.push(FieldError::new(field, "invalid_type", message));
+            None
+        }
+    }
+}
+
+/// Checks the product's rules on each field a patch sends.
+fn check_patch(errors: &mut Vec<FieldError>, patch: &PolicyPatch, limits: &Limits) {
+    if let Some(name) = &patch.name {
+        check_text(errors, "name", name, limits.max_name_chars);
+    }
+    if let Some(resource_type) = &patch.resource_type {
+        check_text(
+            errors,
+            "resource_type",
+            resource_type,
+            limits.max_label_chars,
+        );
+    }
+    if let Some(Some(description)) = &patch.description {
+        check_length(
+            errors,
+            "description",
+            description,
+            limits.max_description_chars,
+        );
+    }
+    if let Some(Some(action)) = &patch.remediation_action {
+        check_text(errors, "remediation_action", action, limits.max_label_chars);
+    }
+    if let Some(tags) = &patch.tags {
+        check_labels(errors, "tags", tags, limits);
+    }
+    if let Some(frameworks) = &patch.compliance_frameworks {
+        check_labels(errors, "compliance_frameworks", frameworks, limits);
+    }
+    if let Some(rules) = &patch.rules {
+        check_rules(errors, rules, limits);
+    }
 }
 
 /// Checks the product's rules on a whole policy: lengths, counts and conditions.

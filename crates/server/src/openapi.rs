@@ -26,6 +26,7 @@ use crate::routes;
         routes::audit::list,
         routes::health::healthz,
         routes::health::readyz,
+        document,
     ),
     components(schemas(routes::evaluations::BatchEvaluationRequest, routes::evaluations::BatchEvaluation)),
     modifiers(&BearerAuth),
@@ -46,6 +47,9 @@ impl Modify for BearerAuth {
 }
 
 /// Serve the OpenAPI document; it needs no key.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta", responses(
+    (status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json"),
+))]
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -202,3 +202,62 @@ fn an_update_rejects_null_for_a_field_that_cannot_be_empty() {
         vec![("id", "read_only"), ("severity", "invalid_type")]
     );
 }
+
+#[test]
+fn a_rule_without_a_field_names_that_field() {
+    for missing in ["condition", "effect", "message"] {
+        let mut body = minimal();
+        body["rules"][0].as_object_mut().unwrap().remove(missing);
+
+        let errors = create(body).unwrap_err();
+
+        let path = format!("rules[0].{missing}");
+        assert_eq!(fields(&errors), vec![(path.as_str(), "required")]);
+    }
+}
+
+#[test]
+fn errors_of_every_kind_are_listed_together() {
+    let body = serde_json::json!({
+        "name": "",
+        "severity": "URGENT",
+        "rules": [
+            {"condition": "true", "effect": "DENY", "message": "ok"},
+            {"condition": "true", "effect": "MAYBE", "priority": 1}
+        ],
+        "tags": ["ok", 3],
+        "compliance_frameworks": [""],
+        "id": "pol_mine",
+        "colour": "blue"
+    });
+
+    let mut errors = create(body).unwrap_err();
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
+
+    assert_eq!(
+        fields(&errors),
+        vec![
+            ("colour", "unknown_field"),
+            ("compliance_frameworks[0]", "required"),
+            ("id", "read_only"),
+            ("name", "required"),
+            ("resource_type", "required"),
+            ("rules[1].effect", "invalid_type"),
+            ("rules[1].message", "required"),
+            ("rules[1].priority", "unknown_field"),
+            ("severity", "invalid_type"),
+            ("tags[1]", "invalid_type"),
+        ]
+    );
+}
+
+#[test]
+fn an_update_checked_with_limits_lists_type_and_rule_errors_together() {
+    let errors =
+        parse_update_with(br#"{"name": "", "severity": "high"}"#, &Limits::default()).unwrap_err();
+
+    assert_eq!(
+        fields(&errors),
+        vec![("severity", "invalid_type"), ("name", "required")]
+    );
+}

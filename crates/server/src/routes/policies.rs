@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use policycortex_engine::validate::{
-    check_spec, parse_create, parse_update, PolicyCreate, PolicyUpdate,
+    check_spec, parse_create, parse_update_with, PolicyCreate, PolicyUpdate,
 };
 use policycortex_engine::Policy;
 use policycortex_store::{
@@ -291,7 +291,8 @@ pub async fn update(
     caller.require(Scope::PoliciesWrite)?;
     let body = json_body(&headers, &body)?;
     let expected = if_match(&headers)?;
-    let patch = parse_update(body).map_err(ApiError::InvalidInput)?;
+    let patch =
+        parse_update_with(body, &state.config.policy_limits).map_err(ApiError::InvalidInput)?;
 
     let mut attempt = 0;
     let policy = loop {
