@@ -22,6 +22,7 @@ both_stores!(
     two_concurrent_puts_with_the_same_if_match_make_one_200_and_one_412,
     an_idempotent_retry_returns_the_first_answer_and_creates_nothing,
     an_idempotency_key_reused_with_another_body_is_422,
+    concurrent_retries_with_one_idempotency_key_all_get_the_first_answer,
     idempotency_keys_belong_to_one_organization,
 );
 
@@ -478,6 +479,12 @@ async fn an_idempotent_retry_returns_the_first_answer_and_creates_nothing(server
     let retry = send().await.unwrap();
 
     assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.headers()["etag"], "\"1\"");
+    assert_eq!(
+        retry.headers()["location"],
+        format!("/v1/policies/{}", first["id"].as_str().unwrap()).as_str()
+    );
     assert_eq!(retry.json::<Value>().await.unwrap(), first);
     let listed: Value = server.get("/v1/policies").await.json().await.unwrap();
     assert_eq!(listed["pagination"]["total"], 1);
@@ -546,4 +553,33 @@ async fn idempotency_keys_belong_to_one_organization(server: TestServer) {
         .await
         .unwrap();
     assert_eq!(listed["pagination"]["total"], 1);
+}
+
+async fn concurrent_retries_with_one_idempotency_key_all_get_the_first_answer(server: TestServer) {
+    for round in 0..3 {
+        let key = format!("concurrent-{round}");
+        let body = named_policy(&format!("concurrent-{round}"));
+        let send = || {
+            server
+                .request(Method::POST, "/v1/policies")
+                .header("idempotency-key", &key)
+                .json(&body)
+                .send()
+        };
+
+        let (first, second, third) = tokio::join!(send(), send(), send());
+
+        let mut ids = Vec::new();
+        for response in [first, second, third] {
+            let response = response.unwrap();
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(status, 201, "round {round}: {answer}");
+            ids.push(answer["id"].as_str().unwrap().to_owned());
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "round {round}: {ids:?}");
+    }
+    let listed: Value = server.get("/v1/policies").await.json().await.unwrap();
+    assert_eq!(listed["pagination"]["total"], 3);
 }

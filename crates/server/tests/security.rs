@@ -238,6 +238,15 @@ async fn malformed_unknown_revoked_and_expired_keys_are_401_with_www_authenticat
         .unwrap();
     assert_unauthorized(basic).await;
 
+    let lowercase_scheme = server
+        .client
+        .get(&url)
+        .header("authorization", format!("bearer {ADMIN_KEY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lowercase_scheme.status(), 200);
+
     let generated = policycortex_server::keys::generate();
     let mut wrong_checksum = generated.clone();
     let last = wrong_checksum.pop().unwrap();
