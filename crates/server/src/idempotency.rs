@@ -31,15 +31,18 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const CONFLICT_RECHECKS: u32 = 5;
 const CONFLICT_RECHECK_PAUSE: Duration = Duration::from_millis(100);
 
+/// The lock of one organization's idempotency key.
+type KeyLock = Arc<tokio::sync::Mutex<()>>;
+
 /// One lock per organization and idempotency key in use, so that requests with the same
 /// key run one at a time in this server.
 #[derive(Debug, Default)]
 pub struct KeyLocks {
-    held: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    held: Mutex<HashMap<(String, String), KeyLock>>,
 }
 
 impl KeyLocks {
-    fn lock_of(&self, organization_id: &str, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock_of(&self, organization_id: &str, key: &str) -> KeyLock {
         let mut held = self
             .held
             .lock()
@@ -50,7 +53,7 @@ impl KeyLocks {
     }
 
     /// Forgets the lock of `key` once nobody else holds or waits for it.
-    fn release(&self, organization_id: &str, key: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+    fn release(&self, organization_id: &str, key: &str, lock: KeyLock) {
         let mut held = self
             .held
             .lock()
