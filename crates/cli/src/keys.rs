@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
+use policycortex_server::error::ApiError;
 use policycortex_server::routes::keys::{issue_key, KeySummary};
 use policycortex_store::{Scope, SharedStore, StoreOptions, WriteContext};
 
@@ -113,8 +114,25 @@ async fn execute(
                         .ok_or((EXIT_BAD_INPUT, format!("unknown scope `{name}`")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if expires_at.is_some_and(|expiry| expiry <= Utc::now()) {
+                return Err((
+                    EXIT_BAD_INPUT,
+                    "`--expires-at` must be in the future".to_owned(),
+                ));
+            }
             let organization_id = match organization {
-                Some(id) => id,
+                Some(id) => {
+                    // The store has no organization lookup; every organization made by
+                    // the service or this command holds at least one key.
+                    let held = store.list_api_keys(&id).await.map_err(|e| failed(&e))?;
+                    if held.is_empty() {
+                        return Err((
+                            EXIT_BAD_INPUT,
+                            format!("no organization `{id}` with keys; leave out `--organization` to make a new one"),
+                        ));
+                    }
+                    id
+                }
                 None => {
                     store
                         .create_organization("default")
@@ -130,7 +148,13 @@ async fn execute(
             };
             let created = issue_key(store, &ctx, name, scopes, expires_at, None)
                 .await
-                .map_err(|e| failed(&e))?;
+                .map_err(|error| match error {
+                    // The operator runs this command: show what the service would only log.
+                    ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
+                        (EXIT_FAILURE, detail)
+                    }
+                    other => failed(&other),
+                })?;
             match format {
                 Format::Json => println!(
                     "{}",

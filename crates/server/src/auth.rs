@@ -91,11 +91,13 @@ async fn find_key(state: &AppState, authorization: Option<HeaderValue>) -> ApiRe
     let header = authorization.ok_or(ApiError::Unauthorized(
         "send an API key as `Authorization: Bearer KEY`",
     ))?;
+    // The scheme is case-insensitive (RFC 9110 section 11.1).
     let secret = header
         .to_str()
         .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, secret)| secret.trim())
         .ok_or(ApiError::Unauthorized(
             "the `Authorization` header must be `Bearer KEY`",
         ))?;
