@@ -1,8 +1,6 @@
 //! `policycortex eval` run as the real binary over the files in `tests/fixtures`: policy
 //! and resource inputs, the three output formats, threads, and the exit codes.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

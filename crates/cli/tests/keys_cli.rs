@@ -2,8 +2,6 @@
 //! printed once and works against a server on the same file; `list` never shows secrets;
 //! `revoke` stops the key; bad input exits 2 and a broken store exits 3.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

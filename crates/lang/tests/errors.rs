@@ -1,12 +1,6 @@
 //! Compile errors: each row is a bad condition and the message, line, column and span
 //! it must be rejected with.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "a test fails loudly on unexpected input"
-)]
-
 use policycortex_lang::{compile, compile_with, CompileError, Limits};
 
 fn error_of(source: &str) -> CompileError {

@@ -1,12 +1,6 @@
 //! Property tests: compiling never panics on any input, and evaluating never panics on
 //! any JSON document.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "a test fails loudly on unexpected input"
-)]
-
 use policycortex_lang::{compile, compile_with, Limits};
 use proptest::prelude::*;
 use serde_json::Value;

@@ -1,12 +1,6 @@
 //! Case tables for the language's meaning: each row is a condition, a resource and the
 //! value the condition must evaluate to.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "a test fails loudly on unexpected input"
-)]
-
 use policycortex_lang::compile;
 use serde_json::{json, Value};
 

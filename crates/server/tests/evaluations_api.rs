@@ -2,8 +2,6 @@
 //! batch forms, the three decision rules, draft policies, freshness after writes (also
 //! writes made by a second server on the same database) and every kind of bad input.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 mod support;
 
 use reqwest::Method;

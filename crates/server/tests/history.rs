@@ -2,8 +2,6 @@
 //! an audit event per change, `ETag`/`If-Match` against lost updates, and
 //! `Idempotency-Key` against duplicate creates.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 mod support;
 
 use reqwest::Method;

@@ -2,8 +2,6 @@
 //! the open routes and the OpenAPI document, content types and body limits, problem
 //! answers for unknown routes and methods, request ids, rate limits and graceful shutdown.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

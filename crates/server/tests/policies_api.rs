@@ -1,8 +1,6 @@
 //! The Policies API over HTTP, against a real server, on every store: each endpoint and
 //! status code of the reference.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 mod support;
 
 use std::collections::BTreeMap;

@@ -7,13 +7,6 @@
 //! root), so that stopping it disturbs nobody. They are skipped, with a note, where those
 //! programs are missing or cannot be run.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "in a test, a failed step fails the test"
-)]
-
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -2,8 +2,6 @@
 //! scoped keys, broken authentication, isolation between organizations (BOLA), mass
 //! assignment, function-level authorization, resource limits, and keys kept out of logs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 mod support;
 
 use std::sync::{Arc, Mutex, OnceLock};

@@ -6,13 +6,6 @@
 //! PostgreSQL only: each test is skipped, with a note, when
 //! `POLICYCORTEX_TEST_DATABASE_URL` is not set.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "in a test, a failed step fails the test"
-)]
-
 mod support;
 
 use std::collections::HashSet;

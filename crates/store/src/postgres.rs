@@ -829,11 +829,6 @@ impl Store for PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        reason = "in a test, a failed step fails the test"
-    )]
-
     use std::time::Duration;
 
     use sqlx::{ConnectOptions as _, Connection as _};

@@ -4,11 +4,6 @@
 //! Each test runs when `POLICYCORTEX_TEST_DATABASE_URL` names a server and gets a
 //! database of its own; without it, each prints a note and passes.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "in a test, a failed step fails the test"
-)]
-
 #[allow(
     dead_code,
     reason = "this test binary uses only the PostgreSQL part of the support module"

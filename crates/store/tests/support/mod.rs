@@ -40,10 +40,6 @@ impl TestStore {
 
     /// A store on a new PostgreSQL database, or `None` (and a note) when no test server
     /// is configured.
-    #[allow(
-        clippy::unwrap_used,
-        reason = "a test store that cannot be made fails the test"
-    )]
     pub async fn postgres() -> Option<Self> {
         let database = PostgresDatabase::create().await.unwrap()?;
         let store = policycortex_store::open(&database.url, &StoreOptions::default())
