@@ -29,6 +29,7 @@ pub mod state;
 
 use std::future::Future;
 
+use error::ApiError;
 use policycortex_store::{Scope, SharedStore, WriteContext};
 use tokio::net::TcpListener;
 
@@ -77,10 +78,15 @@ pub async fn bootstrap(
         return Err(BootstrapError::MalformedKey);
     }
 
-    let organization = store
-        .create_organization("default")
-        .await
-        .map_err(store_error)?;
+    // A fixed id makes the first start safe when several servers start at once on one
+    // database: only one creates the organization; the others find it taken and go on.
+    let created = store
+        .create_organization_with_id(BOOTSTRAP_ORGANIZATION, "default")
+        .await;
+    let organization = match created {
+        Err(policycortex_store::StoreError::Conflict(_)) => return Ok(Bootstrap::KeysExist),
+        other => other.map_err(store_error)?,
+    };
     let ctx = WriteContext {
         organization_id: organization.id,
         actor: "bootstrap".into(),
@@ -90,7 +96,12 @@ pub async fn bootstrap(
     let secret = bootstrap_key.map(str::to_owned);
     let created = routes::keys::issue_key(store, &ctx, "bootstrap".into(), scopes, None, secret)
         .await
-        .map_err(|error| BootstrapError::Store(error.to_string()))?;
+        .map_err(|error| match error {
+            ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
+                BootstrapError::Store(detail)
+            }
+            other => BootstrapError::Store(other.to_string()),
+        })?;
     Ok(match bootstrap_key {
         Some(_) => Bootstrap::FromEnvironment,
         None => Bootstrap::Generated(created.key),

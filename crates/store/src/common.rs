@@ -47,11 +47,22 @@ pub fn map_error(error: sqlx::Error) -> StoreError {
 }
 
 /// PostgreSQL codes of classes 08 (connection), 57P (operator intervention, such as a
-/// server shutting down) and 53 (insufficient resources).
+/// server shutting down), 53 (insufficient resources), and 57014: a statement cancelled by
+/// `statement_timeout`, which says the database is too busy to answer in time.
 fn is_connection_failure(code: Option<&str>) -> bool {
     code.is_some_and(|code| {
-        code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
+        code.starts_with("08")
+            || code.starts_with("57P")
+            || code.starts_with("53")
+            || code == "57014"
     })
+}
+
+/// The `updated_at` of a change made now to a row last changed at `previous`: now, or a
+/// microsecond after `previous` when the clock has not moved past it, so that every change
+/// moves `updated_at` forward.
+pub fn next_update_time(previous: DateTime<Utc>) -> DateTime<Utc> {
+    now().max(previous + chrono::Duration::microseconds(1))
 }
 
 /// Whether `error` is a violation of a unique constraint.

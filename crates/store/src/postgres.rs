@@ -376,7 +376,7 @@ fn updated_policy(before: &Policy, spec: &PolicySpec) -> Policy {
         remediation_action: spec.remediation_action.clone(),
         tags: spec.tags.clone(),
         version: before.version + 1,
-        updated_at: now().max(before.updated_at),
+        updated_at: next_update_time(before.updated_at),
         ..before.clone()
     }
 }

@@ -455,7 +455,7 @@ impl Store for SqliteStore {
             remediation_action: spec.remediation_action.clone(),
             tags: spec.tags.clone(),
             version: before.version + 1,
-            updated_at: now().max(before.updated_at),
+            updated_at: next_update_time(before.updated_at),
             ..before.clone()
         };
 
