@@ -77,6 +77,13 @@ pub fn name_taken(name: &str) -> StoreError {
     ))
 }
 
+/// The conflict answered when an organization holds its maximum of policies.
+pub fn quota_reached(max_policies: u64) -> StoreError {
+    StoreError::Conflict(format!(
+        "this organization already holds the maximum of {max_policies} policies; delete one first"
+    ))
+}
+
 /// JSON text of a value that always serializes.
 pub fn to_json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|error| StoreError::Internal(error.to_string()))

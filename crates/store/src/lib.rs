@@ -103,7 +103,19 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_api_key(&self, ctx: &WriteContext, id: &str) -> StoreResult<()>;
 
     /// Creates a policy; a taken name is a [`StoreError::Conflict`].
-    async fn create_policy(&self, ctx: &WriteContext, spec: &PolicySpec) -> StoreResult<Policy>;
+    async fn create_policy(&self, ctx: &WriteContext, spec: &PolicySpec) -> StoreResult<Policy> {
+        self.create_policy_within(ctx, spec, u64::MAX).await
+    }
+
+    /// Creates a policy unless the organization already holds `max_policies`; counting and
+    /// inserting happen in one transaction, so concurrent creates cannot overshoot. A full
+    /// organization or a taken name is a [`StoreError::Conflict`].
+    async fn create_policy_within(
+        &self,
+        ctx: &WriteContext,
+        spec: &PolicySpec,
+        max_policies: u64,
+    ) -> StoreResult<Policy>;
 
     /// Reads one policy of an organization.
     async fn get_policy(&self, organization_id: &str, id: &str) -> StoreResult<Option<Policy>>;

@@ -340,28 +340,6 @@ fn push_after_cursor(sql: &mut QueryBuilder<'_, Postgres>, query: &PolicyQuery) 
         .push("))");
 }
 
-/// A new policy made from `spec`, at version 1.
-fn new_policy(ctx: &WriteContext, spec: &PolicySpec) -> Policy {
-    let at = now();
-    Policy {
-        id: new_id("pol"),
-        name: spec.name.clone(),
-        description: spec.description.clone(),
-        resource_type: spec.resource_type.clone(),
-        severity: spec.severity,
-        enabled: spec.enabled,
-        rules: spec.rules.clone(),
-        compliance_frameworks: spec.compliance_frameworks.clone(),
-        auto_remediation: spec.auto_remediation,
-        remediation_action: spec.remediation_action.clone(),
-        tags: spec.tags.clone(),
-        version: 1,
-        created_at: at,
-        updated_at: at,
-        created_by: ctx.actor.clone(),
-    }
-}
-
 /// `before` with the fields of `spec`, one version later.
 fn updated_policy(before: &Policy, spec: &PolicySpec) -> Policy {
     Policy {
@@ -515,11 +493,27 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn create_policy(&self, ctx: &WriteContext, spec: &PolicySpec) -> StoreResult<Policy> {
-        let policy = new_policy(ctx, spec);
+    async fn create_policy_within(
+        &self,
+        ctx: &WriteContext,
+        spec: &PolicySpec,
+        max_policies: u64,
+    ) -> StoreResult<Policy> {
+        let policy = Policy::from_spec(new_id("pol"), spec.clone(), now(), ctx.actor.clone());
 
+        // Bumping the revision locks the organization's row, so the count below stays true
+        // until this transaction ends.
         let mut tx = self.begin().await?;
         bump_policy_revision(&mut tx, &ctx.organization_id).await?;
+        let held: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM policies WHERE organization_id = $1")
+                .bind(&ctx.organization_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        if u64::try_from(held).unwrap_or(0) >= max_policies {
+            return Err(quota_reached(max_policies));
+        }
         let inserted = sqlx::query(
             "INSERT INTO policies (organization_id, id, name, description, resource_type, \
              severity, enabled, rules, compliance_frameworks, auto_remediation, \

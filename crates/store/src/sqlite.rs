@@ -381,10 +381,26 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn create_policy(&self, ctx: &WriteContext, spec: &PolicySpec) -> StoreResult<Policy> {
+    async fn create_policy_within(
+        &self,
+        ctx: &WriteContext,
+        spec: &PolicySpec,
+        max_policies: u64,
+    ) -> StoreResult<Policy> {
         let policy = Policy::from_spec(new_id("pol"), spec.clone(), now(), ctx.actor.clone());
 
+        // The single writer connection serializes writes, so the count stays true until
+        // the insert commits.
         let mut tx = self.begin().await?;
+        let held: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM policies WHERE organization_id = ?")
+                .bind(&ctx.organization_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        if u64::try_from(held).unwrap_or(0) >= max_policies {
+            return Err(quota_reached(max_policies));
+        }
         let inserted = sqlx::query(&format!(
             "INSERT INTO policies (organization_id, {POLICY_COLUMNS}) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

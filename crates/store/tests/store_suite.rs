@@ -82,6 +82,7 @@ suite!(
     the_policy_revision_grows_with_every_write,
     api_keys_are_found_by_hash_and_revoked,
     an_idempotent_answer_is_saved_once,
+    concurrent_creates_never_overshoot_the_policy_quota,
 );
 
 async fn a_created_policy_reads_back_unchanged(store: TestStore) {
@@ -521,5 +522,35 @@ async fn an_idempotent_answer_is_saved_once(store: TestStore) {
     assert_eq!(
         store.find_idempotent("org_other", "k1").await.unwrap(),
         None
+    );
+}
+
+async fn concurrent_creates_never_overshoot_the_policy_quota(store: TestStore) {
+    let ctx = organization(&store).await;
+    let mut creates = tokio::task::JoinSet::new();
+    for index in 0..8 {
+        let (shared, ctx) = ((*store).clone(), ctx.clone());
+        creates.spawn(async move {
+            shared
+                .create_policy_within(&ctx, &spec(&format!("p{index}")), 3)
+                .await
+        });
+    }
+
+    let results = creates.join_all().await;
+
+    let created = results.iter().filter(|result| result.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|result| matches!(result, Err(StoreError::Conflict(_))))
+        .count();
+    assert_eq!((created, refused), (3, 5));
+    assert_eq!(
+        store
+            .all_policies(&ctx.organization_id)
+            .await
+            .unwrap()
+            .len(),
+        3
     );
 }

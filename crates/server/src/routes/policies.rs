@@ -9,9 +9,7 @@ use policycortex_engine::validate::{
     check_spec, parse_create, parse_update_with, PolicyCreate, PolicyUpdate,
 };
 use policycortex_engine::Policy;
-use policycortex_store::{
-    PageStart, PolicyQuery, PolicyVersion, Scope, SortField, SortOrder, StoreError,
-};
+use policycortex_store::{PageStart, PolicyVersion, Scope, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -138,11 +136,14 @@ pub async fn create(
         || async {
             let spec =
                 parse_create(body, &state.config.policy_limits).map_err(ApiError::InvalidInput)?;
-            check_policy_quota(&state, &caller).await?;
 
             let policy = state
                 .store
-                .create_policy(&caller.write_context(), &spec)
+                .create_policy_within(
+                    &caller.write_context(),
+                    &spec,
+                    state.config.max_policies_per_organization,
+                )
                 .await?;
             state
                 .engines
@@ -161,33 +162,6 @@ pub async fn create(
         },
     )
     .await
-}
-
-/// Refuses a create once the organization holds its maximum of policies.
-async fn check_policy_quota(state: &AppState, caller: &Caller) -> ApiResult<()> {
-    let count_only = PolicyQuery {
-        resource_type: None,
-        severity: None,
-        enabled: None,
-        tags: Vec::new(),
-        sort_by: SortField::CreatedAt,
-        order: SortOrder::Asc,
-        limit: 1,
-        start: PageStart::Offset(0),
-    };
-    let held = state
-        .store
-        .list_policies(caller.organization_id(), &count_only)
-        .await?
-        .total
-        .unwrap_or(0);
-    let maximum = state.config.max_policies_per_organization;
-    if held >= maximum {
-        return Err(ApiError::Conflict(format!(
-            "this organization already holds the maximum of {maximum} policies"
-        )));
-    }
-    Ok(())
 }
 
 /// List policies, filtered, sorted and paged.
