@@ -70,10 +70,12 @@ pub enum Effect {
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// An expression over `resource`, for example `resource.encryption.enabled != true`.
+    #[schema(min_length = 1)]
     pub condition: String,
     /// ALLOW or DENY.
     pub effect: Effect,
-    /// What a violation of this rule tells the user.
+    /// What a violation of this rule tells the user, 1 to 1,024 characters.
+    #[schema(min_length = 1, max_length = 1024)]
     pub message: String,
 }
 

@@ -86,31 +86,41 @@ impl Default for Limits {
 #[serde(deny_unknown_fields, expecting = "a policy object")]
 pub struct PolicyCreate {
     /// Unique within the organization, 1 to 128 characters.
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
     /// What the policy is for.
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub description: Option<String>,
     /// The type of resource the policy applies to.
+    #[schema(min_length = 1, max_length = 256)]
     pub resource_type: String,
     /// Defaults to MEDIUM.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub severity: Option<Severity>,
     /// Defaults to true.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
     /// 1 to 50 rules.
+    #[schema(min_items = 1, max_items = 50)]
     pub rules: Vec<Rule>,
     /// Defaults to an empty list.
     #[serde(default)]
+    #[schema(nullable = false, max_items = 50)]
     pub compliance_frameworks: Option<Vec<String>>,
     /// Defaults to false.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub auto_remediation: Option<bool>,
     /// The remediation to apply when `auto_remediation` is on.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub remediation_action: Option<String>,
     /// Defaults to an empty list.
     #[serde(default)]
+    #[schema(nullable = false, max_items = 50)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -122,35 +132,43 @@ pub struct PolicyCreate {
 pub struct PolicyUpdate {
     /// New name.
     #[serde(default)]
+    #[schema(nullable = false, min_length = 1, max_length = 128)]
     pub name: Option<String>,
     /// New description; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(nullable)]
+    #[schema(nullable, max_length = 4096)]
     pub description: Option<Option<String>>,
     /// New resource type.
     #[serde(default)]
+    #[schema(nullable = false, min_length = 1, max_length = 256)]
     pub resource_type: Option<String>,
     /// New severity.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub severity: Option<Severity>,
     /// New enabled flag.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
     /// New rules, replacing all the old ones.
     #[serde(default)]
+    #[schema(nullable = false, min_items = 1, max_items = 50)]
     pub rules: Option<Vec<Rule>>,
     /// New compliance frameworks.
     #[serde(default)]
+    #[schema(nullable = false, max_items = 50)]
     pub compliance_frameworks: Option<Vec<String>>,
     /// New auto remediation flag.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub auto_remediation: Option<bool>,
     /// New remediation action; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(nullable)]
+    #[schema(nullable, min_length = 1, max_length = 256)]
     pub remediation_action: Option<Option<String>>,
     /// New tags.
     #[serde(default)]
+    #[schema(nullable = false, max_items = 50)]
     pub tags: Option<Vec<String>>,
 }
 

@@ -23,12 +23,12 @@ pub struct AuditList {
 }
 
 /// List audit events (audit:read scope).
-#[utoipa::path(get, path = "/v1/audit-events", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit-events", operation_id = "list_audit_events", tag = "audit",
     params(
         ("action" = Option<String>, Query, description = "Only this action, such as `policy.updated`"),
         ("target_id" = Option<String>, Query, description = "Only events about this id"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page; any other value is a 400"),
     ),
     responses(
         (status = 200, description = "A page of events", body = AuditList),

@@ -12,7 +12,7 @@ use chrono::Utc;
 use policycortex_engine::validate::{create_from_object, parse_object, PolicyCreate};
 use policycortex_engine::{Evaluation, FieldError, Policy, PolicySet, Summary};
 use policycortex_store::Scope;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -24,39 +24,70 @@ use crate::state::AppState;
 /// Most draft policies one request may carry.
 pub const MAX_DRAFT_POLICIES: usize = 100;
 
+/// The body of `POST /v1/evaluations`: one resource, or a batch.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EvaluationBody {
+    /// One resource.
+    One(EvaluationRequest),
+    /// Many resources.
+    Batch(BatchEvaluationRequest),
+}
+
+/// The answer of `POST /v1/evaluations`: an [`Evaluation`] for one resource, a
+/// [`BatchEvaluation`] for a batch.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EvaluationAnswer {
+    /// For one resource.
+    One(Evaluation),
+    /// For a batch.
+    Batch(BatchEvaluation),
+}
+
 /// One resource to evaluate (the single form of the request).
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct EvaluationRequest {
     /// The resource's type, such as `AWS::S3::Bucket`.
+    #[schema(min_length = 1)]
     resource_type: String,
-    /// The resource document.
-    #[schema(value_type = Object)]
+    /// The resource document, normally an object; any JSON value is accepted.
     resource: Value,
-    /// Draft policies to evaluate instead of the stored ones.
+    /// Up to 100 draft policies to evaluate instead of the stored ones.
+    #[serde(default)]
+    #[schema(nullable = false, max_items = 100)]
     policies: Option<Vec<PolicyCreate>>,
 }
 
 /// Many resources to evaluate (the batch form of the request).
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct BatchEvaluationRequest {
-    /// Up to 1,000 resources.
+    /// 1 to 1,000 resources.
+    #[schema(min_items = 1, max_items = 1000)]
     resources: Vec<BatchItem>,
-    /// Draft policies to evaluate instead of the stored ones.
+    /// Up to 100 draft policies to evaluate instead of the stored ones.
+    #[serde(default)]
+    #[schema(nullable = false, max_items = 100)]
     policies: Option<Vec<PolicyCreate>>,
 }
 
 /// One resource of a batch.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct BatchItem {
-    /// The caller's name for the resource, echoed in its result.
-    id: String,
+    /// The caller's name for the resource, echoed in its result; its index when left out.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    id: Option<String>,
     /// The resource's type.
+    #[schema(min_length = 1)]
     resource_type: String,
-    /// The resource document.
-    #[schema(value_type = Object)]
+    /// The resource document, normally an object; any JSON value is accepted.
     resource: Value,
 }
 
@@ -91,10 +122,10 @@ enum Subject {
 
 /// Evaluate one resource, or a batch, against the organization's enabled policies (or the
 /// drafts sent in `policies`).
-#[utoipa::path(post, path = "/v1/evaluations", tag = "evaluations",
-    request_body(content = EvaluationRequest, description = "One resource, or `{\"resources\": [...]}` (BatchEvaluationRequest) for a batch"),
+#[utoipa::path(post, path = "/v1/evaluations", operation_id = "evaluate", tag = "evaluations",
+    request_body(content = EvaluationBody, description = "One resource (EvaluationRequest), or `{\"resources\": [...]}` (BatchEvaluationRequest) for a batch"),
     responses(
-        (status = 200, description = "The decisions; a batch answers BatchEvaluation", body = Evaluation),
+        (status = 200, description = "The decisions: an Evaluation for one resource, a BatchEvaluation for a batch", body = EvaluationAnswer),
         (status = 400, description = "Invalid input", body = Problem),
         (status = 401, description = "Missing or bad key", body = Problem),
         (status = 403, description = "The key lacks `evaluations:run`", body = Problem),

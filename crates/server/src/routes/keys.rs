@@ -16,11 +16,35 @@ use crate::keys;
 use crate::routes::json_body;
 use crate::state::AppState;
 
+/// The name of a scope, as keys carry them.
+#[derive(Debug, Serialize, ToSchema)]
+pub enum ScopeName {
+    /// Read policies and their versions.
+    #[serde(rename = "policies:read")]
+    PoliciesRead,
+    /// Create, change and delete policies.
+    #[serde(rename = "policies:write")]
+    PoliciesWrite,
+    /// Evaluate resources.
+    #[serde(rename = "evaluations:run")]
+    EvaluationsRun,
+    /// Read the audit trail.
+    #[serde(rename = "audit:read")]
+    AuditRead,
+    /// Every scope of the organization, and its keys.
+    #[serde(rename = "admin")]
+    Admin,
+    /// Create organizations; only an operator key may grant it.
+    #[serde(rename = "operator")]
+    Operator,
+}
+
 /// The body of `POST /v1/organizations`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationCreate {
-    /// A display name, 1 to 128 characters.
+    /// A display name, 1 to 128 characters, not blank.
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
 }
 
@@ -38,9 +62,11 @@ pub struct OrganizationCreated {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyCreate {
-    /// A label, 1 to 128 characters.
+    /// A label, 1 to 128 characters, not blank.
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
-    /// Scopes: `policies:read`, `policies:write`, `evaluations:run`, `audit:read`, `admin`.
+    /// At least one scope, each held by the calling key.
+    #[schema(value_type = Vec<ScopeName>, min_items = 1)]
     pub scopes: Vec<String>,
     /// When the key stops working (RFC 3339, in the future); never when left out.
     #[serde(default)]
@@ -57,6 +83,7 @@ pub struct CreatedKey {
     /// The label.
     pub name: String,
     /// What the key may do.
+    #[schema(value_type = Vec<ScopeName>)]
     pub scopes: Vec<String>,
     /// When the key stops working.
     pub expires_at: Option<DateTime<Utc>>,
@@ -74,6 +101,7 @@ pub struct KeySummary {
     /// The first characters of the secret.
     pub prefix: String,
     /// What the key may do.
+    #[schema(value_type = Vec<ScopeName>)]
     pub scopes: Vec<String>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
@@ -167,7 +195,7 @@ pub async fn issue_key(
 }
 
 /// Create an organization and its first admin key (operator scope).
-#[utoipa::path(post, path = "/v1/organizations", tag = "organizations", request_body = OrganizationCreate,
+#[utoipa::path(post, path = "/v1/organizations", operation_id = "create_organization", tag = "organizations", request_body = OrganizationCreate,
     responses(
         (status = 201, description = "The organization and its first admin key", body = OrganizationCreated),
         (status = 400, description = "Invalid input", body = Problem),
@@ -208,7 +236,7 @@ pub async fn create_organization(
 }
 
 /// Create an API key in the caller's organization (admin scope).
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = KeyCreate,
+#[utoipa::path(post, path = "/v1/api-keys", operation_id = "create_api_key", tag = "api-keys", request_body = KeyCreate,
     responses(
         (status = 201, description = "The key, with its secret shown once", body = CreatedKey),
         (status = 400, description = "Invalid input", body = Problem),
@@ -284,7 +312,7 @@ fn parse_scopes(names: &[String], caller: &Caller) -> ApiResult<Vec<Scope>> {
 }
 
 /// List the keys of the caller's organization, without secrets (admin scope).
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
+#[utoipa::path(get, path = "/v1/api-keys", operation_id = "list_api_keys", tag = "api-keys",
     responses(
         (status = 200, description = "The keys", body = KeyList),
         (status = 403, description = "The key lacks `admin`", body = Problem),
@@ -302,7 +330,7 @@ pub async fn list(
 }
 
 /// Revoke a key of the caller's organization; it stops working at once (admin scope).
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", operation_id = "revoke_api_key", tag = "api-keys",
     params(("id" = String, Path, description = "The key id, such as `key_…`")),
     responses(
         (status = 204, description = "Revoked"),

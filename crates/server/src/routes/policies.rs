@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use policycortex_engine::validate::{
     check_spec, parse_create, parse_update_with, PolicyCreate, PolicyUpdate,
 };
-use policycortex_engine::Policy;
+use policycortex_engine::{Policy, Severity};
 use policycortex_store::{PageStart, PolicyVersion, Scope, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -69,6 +69,30 @@ pub struct CursorPagination {
     pub next_cursor: Option<String>,
 }
 
+/// The fields `GET /v1/policies` sorts by.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortBy {
+    /// When the policy was created (the default).
+    CreatedAt,
+    /// When the policy last changed.
+    UpdatedAt,
+    /// The name, by code point.
+    Name,
+    /// LOW to CRITICAL.
+    Severity,
+}
+
+/// The direction of a sort.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Smallest first.
+    Asc,
+    /// Largest first (the default).
+    Desc,
+}
+
 /// Answers with a policy and its `ETag`.
 fn policy_answer(status: StatusCode, policy: &Policy) -> Response {
     let mut response = (status, Json(policy)).into_response();
@@ -105,8 +129,8 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// Create a policy.
-#[utoipa::path(post, path = "/v1/policies", tag = "policies", request_body = PolicyCreate,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first answer")),
+#[utoipa::path(post, path = "/v1/policies", operation_id = "create_policy", tag = "policies", request_body = PolicyCreate,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters; retries with the same key and body return the first answer")),
     responses(
         (status = 201, description = "The created policy", body = Policy, headers(("ETag" = String, description = "The policy's version"))),
         (status = 400, description = "Invalid input", body = Problem),
@@ -165,17 +189,17 @@ pub async fn create(
 }
 
 /// List policies, filtered, sorted and paged.
-#[utoipa::path(get, path = "/v1/policies", tag = "policies",
+#[utoipa::path(get, path = "/v1/policies", operation_id = "list_policies", tag = "policies",
     params(
-        ("resource_type" = Option<String>, Query, description = "Only this resource type"),
-        ("severity" = Option<String>, Query, description = "LOW, MEDIUM, HIGH or CRITICAL"),
+        ("resource_type" = Option<String>, Query, min_length = 1, description = "Only this resource type"),
+        ("severity" = Option<Severity>, Query, description = "LOW, MEDIUM, HIGH or CRITICAL"),
         ("enabled" = Option<bool>, Query, description = "true or false"),
-        ("tags" = Option<String>, Query, description = "Comma-separated; a policy must carry every one"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("offset" = Option<u64>, Query, description = "Rows to skip, default 0; not with cursor"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-        ("sort_by" = Option<String>, Query, description = "created_at (default), updated_at, name or severity"),
-        ("order" = Option<String>, Query, description = "asc or desc (default)"),
+        ("tags" = Option<String>, Query, pattern = "^[^,]+(,[^,]+)*$", description = "Comma-separated; a policy must carry every one"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
+        ("offset" = Option<u64>, Query, minimum = 0, maximum = 100000, description = "Rows to skip, 0 to 100,000, default 0; not with cursor"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page; any other value is a 400"),
+        ("sort_by" = Option<SortBy>, Query, description = "created_at (default), updated_at, name or severity"),
+        ("order" = Option<Order>, Query, description = "asc or desc (default)"),
     ),
     responses(
         (status = 200, description = "A page of policies", body = PolicyList),
@@ -215,7 +239,7 @@ pub async fn list(
 }
 
 /// Read one policy.
-#[utoipa::path(get, path = "/v1/policies/{id}", tag = "policies",
+#[utoipa::path(get, path = "/v1/policies/{id}", operation_id = "get_policy", tag = "policies",
     params(("id" = String, Path, description = "The policy id, such as `pol_…`")),
     responses(
         (status = 200, description = "The policy", body = Policy, headers(("ETag" = String, description = "The policy's version"))),
@@ -239,7 +263,7 @@ pub async fn get(
 }
 
 /// Change some fields of a policy; fields left out keep their values.
-#[utoipa::path(put, path = "/v1/policies/{id}", tag = "policies", request_body = PolicyUpdate,
+#[utoipa::path(put, path = "/v1/policies/{id}", operation_id = "update_policy", tag = "policies", request_body = PolicyUpdate,
     params(
         ("id" = String, Path, description = "The policy id"),
         ("If-Match" = Option<String>, Header, description = "Only if the policy still has this ETag"),
@@ -312,13 +336,14 @@ pub async fn update(
 }
 
 /// Delete a policy permanently; its versions and audit events stay readable.
-#[utoipa::path(delete, path = "/v1/policies/{id}", tag = "policies",
+#[utoipa::path(delete, path = "/v1/policies/{id}", operation_id = "delete_policy", tag = "policies",
     params(
         ("id" = String, Path, description = "The policy id"),
         ("If-Match" = Option<String>, Header, description = "Only if the policy still has this ETag"),
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "`If-Match` is neither `*` nor an ETag", body = Problem),
         (status = 401, description = "Missing or bad key", body = Problem),
         (status = 403, description = "The key lacks `policies:write`", body = Problem),
         (status = 404, description = "No such policy in this organization", body = Problem),
@@ -351,14 +376,16 @@ pub async fn delete(
 }
 
 /// The versions of a policy, oldest first; a deleted policy's too.
-#[utoipa::path(get, path = "/v1/policies/{id}/versions", tag = "policies",
+#[utoipa::path(get, path = "/v1/policies/{id}/versions", operation_id = "list_policy_versions", tag = "policies",
     params(
         ("id" = String, Path, description = "The policy id"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page; any other value is a 400"),
     ),
     responses(
         (status = 200, description = "A page of versions", body = VersionList),
+        (status = 400, description = "A bad or unknown query parameter", body = Problem),
+        (status = 403, description = "The key lacks `policies:read`", body = Problem),
         (status = 404, description = "No policy with this id ever existed in this organization", body = Problem),
     ),
     security(("bearer" = [])))]
