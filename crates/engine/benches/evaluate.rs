@@ -8,6 +8,16 @@
 //! the process's resident set while many copies of the set are built and kept (a counting
 //! global allocator would need `unsafe`, which the workspace forbids).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a benchmark stops at the first broken fixture"
+)]
+#![allow(
+    missing_docs,
+    reason = "`criterion_group!` declares an undocumented function"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -15,6 +25,7 @@ use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use policycortex_engine::validate::{create_from_object, Limits};
 use policycortex_engine::{Policy, PolicySet};
+use policycortex_lang::Program;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -66,10 +77,11 @@ fn parsed(lines: &[String]) -> Vec<Line> {
         .collect()
 }
 
-/// One resource at a time on the bench thread: parse + evaluate, evaluate only, parse
-/// only. Each iteration takes the next resource of the sample, all types mixed.
+/// One resource at a time on the bench thread: parse + evaluate, evaluate only, the
+/// conditions only (no decisions built), parse only. Each iteration takes the next resource of the sample, all types mixed.
 fn per_resource(c: &mut Criterion) {
-    let set = PolicySet::build(&all_policies()).unwrap();
+    let policies = all_policies();
+    let set = PolicySet::build(&policies).unwrap();
     let lines = lines();
     let parsed = parsed(&lines);
     let mut group = c.benchmark_group("per_resource");
@@ -88,6 +100,32 @@ fn per_resource(c: &mut Criterion) {
             next = (next + 1) % parsed.len();
             let line = &parsed[next];
             set.evaluate(black_box(&line.resource_type), black_box(&line.resource))
+        })
+    });
+
+    // The conditions alone, without building decisions: what the language costs.
+    let programs: Vec<(&str, Vec<Program>)> = corpus::RESOURCE_TYPES
+        .iter()
+        .map(|kind| {
+            let rules = policies
+                .iter()
+                .filter(|policy| policy.resource_type == *kind)
+                .flat_map(|policy| &policy.rules)
+                .map(|rule| policycortex_lang::compile(&rule.condition).unwrap())
+                .collect();
+            (*kind, rules)
+        })
+        .collect();
+    group.bench_function("conditions_only", |b| {
+        b.iter(|| {
+            next = (next + 1) % parsed.len();
+            let line = &parsed[next];
+            let (_, rules) = programs
+                .iter()
+                .find(|(kind, _)| *kind == line.resource_type)
+                .unwrap();
+            let resource = black_box(&line.resource);
+            rules.iter().filter(|rule| rule.holds(resource)).count()
         })
     });
     group.bench_function("parse", |b| {
