@@ -76,10 +76,7 @@ fn eval<'a>(node: &'a Node, env: Env<'a, '_>) -> Val<'a> {
         Node::Matches(s, regex) => {
             Val::Bool(eval(s, env).as_str().is_some_and(|s| regex.is_match(s)))
         }
-        Node::LowerAscii(s) => match eval(s, env).as_str() {
-            Some(s) => Val::Owned(s.to_ascii_lowercase()),
-            None => Val::Null,
-        },
+        Node::LowerAscii(s) => lower_ascii(eval(s, env)),
         Node::Macro(kind, range, body) => {
             let range = eval(range, env);
             Val::Bool(comprehension(*kind, &range, body, env))
@@ -105,6 +102,19 @@ fn path<'a>(base: &'a Node, steps: &'a [Step], env: Env<'a, '_>) -> Val<'a> {
     match eval(base, env) {
         Val::Json(json) => value::walk(json, steps).map_or(Val::Null, Val::from_json),
         other => steps.iter().fold(other, |v, step| v.step(step)),
+    }
+}
+
+/// `lowerAscii`: a string already in lowercase is returned as it is, without allocating.
+fn lower_ascii(s: Val<'_>) -> Val<'_> {
+    match s {
+        Val::Str(s) if !s.bytes().any(|b| b.is_ascii_uppercase()) => Val::Str(s),
+        Val::Str(s) => Val::Owned(s.to_ascii_lowercase()),
+        Val::Owned(mut s) => {
+            s.make_ascii_lowercase();
+            Val::Owned(s)
+        }
+        _ => Val::Null,
     }
 }
 
