@@ -1,5 +1,11 @@
 //! What an evaluation answers: one decision per applicable policy, and whether the
 //! resource is compliant overall.
+//!
+//! A decision shares its policy's strings (`Arc<str>`) instead of copying them: an
+//! evaluation makes one decision per applicable policy, and copying ids, names and
+//! messages cost more than evaluating the conditions.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -22,16 +28,19 @@ pub struct Violation {
     /// The index of the DENY rule that held; `null` when no ALLOW rule matched.
     pub rule_index: Option<usize>,
     /// The rule's message, or why the allow-list was not matched.
-    pub message: String,
+    #[schema(value_type = String)]
+    pub message: Arc<str>,
 }
 
 /// What one applicable policy decided about one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Decision {
     /// The deciding policy's id.
-    pub policy_id: String,
+    #[schema(value_type = String)]
+    pub policy_id: Arc<str>,
     /// The deciding policy's name.
-    pub policy_name: String,
+    #[schema(value_type = String)]
+    pub policy_name: Arc<str>,
     /// ALLOW or DENY.
     pub decision: Verdict,
     /// The policy's severity.
@@ -39,10 +48,12 @@ pub struct Decision {
     /// Why the policy denied the resource; empty on ALLOW.
     pub violations: Vec<Violation>,
     /// The policy's compliance frameworks.
-    pub compliance_frameworks: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub compliance_frameworks: Arc<[String]>,
     /// The remediation to apply; present only on a DENY of a policy with auto remediation.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub remediation_action: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub remediation_action: Option<Arc<str>>,
 }
 
 /// The evaluation of one resource against every applicable policy.

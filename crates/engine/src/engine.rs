@@ -34,18 +34,18 @@ pub struct ConditionError {
 struct CompiledRule {
     index: usize,
     program: Program,
-    message: String,
+    message: Arc<str>,
 }
 
 /// One enabled policy with its rules compiled, ready to decide.
 #[derive(Debug)]
 pub struct CompiledPolicy {
-    id: String,
-    name: String,
+    id: Arc<str>,
+    name: Arc<str>,
     resource_type: String,
     severity: Severity,
-    compliance_frameworks: Vec<String>,
-    remediation_action: Option<String>,
+    compliance_frameworks: Arc<[String]>,
+    remediation_action: Option<Arc<str>>,
     deny_rules: Vec<CompiledRule>,
     allow_rules: Vec<CompiledRule>,
 }
@@ -65,7 +65,7 @@ impl CompiledPolicy {
             let compiled = CompiledRule {
                 index,
                 program,
-                message: rule.message.clone(),
+                message: rule.message.as_str().into(),
             };
             match rule.effect {
                 Effect::Deny => deny_rules.push(compiled),
@@ -74,16 +74,16 @@ impl CompiledPolicy {
         }
 
         let remediation_action = if policy.auto_remediation {
-            policy.remediation_action.clone()
+            policy.remediation_action.as_deref().map(Arc::from)
         } else {
             None
         };
         Ok(Self {
-            id: policy.id.clone(),
-            name: policy.name.clone(),
+            id: policy.id.as_str().into(),
+            name: policy.name.as_str().into(),
             resource_type: policy.resource_type.clone(),
             severity: policy.severity,
-            compliance_frameworks: policy.compliance_frameworks.clone(),
+            compliance_frameworks: policy.compliance_frameworks.as_slice().into(),
             remediation_action,
             deny_rules,
             allow_rules,
@@ -175,7 +175,7 @@ impl PolicySet {
     pub fn without_policy(&self, id: &str) -> Self {
         let mut by_type = self.by_type.clone();
         for policies in by_type.values_mut() {
-            policies.retain(|policy| policy.id != id);
+            policies.retain(|policy| &*policy.id != id);
         }
         by_type.retain(|_, policies| !policies.is_empty());
         Self { by_type }

@@ -237,7 +237,7 @@ mod tests {
             set.evaluate("T", &serde_json::Value::Null)
                 .decisions
                 .into_iter()
-                .map(|decision| decision.policy_name)
+                .map(|decision| decision.policy_name.to_string())
                 .collect()
         }
     }

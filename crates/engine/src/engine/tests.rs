@@ -63,7 +63,7 @@ fn a_deny_rule_that_holds_denies_with_its_message() {
         }]
     );
     assert_eq!(decision.severity, Severity::High);
-    assert_eq!(decision.compliance_frameworks, vec!["SOC2".to_owned()]);
+    assert_eq!(*decision.compliance_frameworks, ["SOC2".to_owned()]);
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn a_deny_rule_wins_over_a_matching_allow_rule() {
 
     assert_eq!(evaluation.decisions[0].violations.len(), 1);
     assert_eq!(
-        evaluation.decisions[0].violations[0].message,
+        &*evaluation.decisions[0].violations[0].message,
         "no public buckets"
     );
 }
@@ -161,7 +161,7 @@ fn only_enabled_policies_of_the_resource_type_apply() {
     let ids: Vec<_> = evaluation
         .decisions
         .iter()
-        .map(|d| d.policy_id.as_str())
+        .map(|d| &*d.policy_id)
         .collect();
     assert_eq!(ids, vec!["pol_s3"]);
     assert!(set.evaluate("AWS::Lambda::Function", &json!({})).compliant);
@@ -285,7 +285,7 @@ fn decided_names(set: &PolicySet) -> Vec<String> {
     set.evaluate("T", &json!({}))
         .decisions
         .into_iter()
-        .map(|decision| decision.policy_name)
+        .map(|decision| decision.policy_name.to_string())
         .collect()
 }
 
