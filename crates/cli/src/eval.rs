@@ -6,9 +6,14 @@
 //! policies exported from the API can be evaluated as they are. Resources come from JSON
 //! Lines, one `{"id", "resource_type", "resource"}` a line, or from one JSON document
 //! holding such an object or a list of them.
+//!
+//! JSON Lines are streamed: read, evaluated on every core and written a chunk at a time,
+//! so memory stays flat. A bad line stops the run with exit code 2, after the results of
+//! the chunks before it were written.
 
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -20,6 +25,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::{EXIT_BAD_INPUT, EXIT_DENIED, EXIT_FAILURE, EXIT_OK};
+
+/// Resources read, evaluated and written at a time: enough to keep every core busy, few
+/// enough that memory stays flat on inventories of any size.
+const CHUNK: usize = 4096;
 
 /// Flags of `eval`.
 #[derive(Debug, Args)]
@@ -97,27 +106,30 @@ pub fn run(args: EvalArgs) -> u8 {
 fn evaluate_files(args: &EvalArgs) -> Result<u8, InputError> {
     let policies = load_policies(&args.policies)?;
     let set = PolicySet::build(&policies).map_err(|error| InputError(error.to_string()))?;
-    let text = read(&args.resources)?;
-    let resources = parse_resources(&args.resources, &text)?;
+    let mut output = Output::new(args.format);
 
-    let evaluations: Vec<Evaluation> = resources
-        .par_iter()
-        .map(|resource| set.evaluate(&resource.resource_type, &resource.document))
-        .collect();
-
-    let written = match args.format {
-        Format::Jsonl => write_jsonl(&resources, &evaluations),
-        Format::Human => write_human(&resources, &evaluations),
-        Format::Summary => write_summary(&evaluations),
+    let streamed = stream_resources(&args.resources, |chunk| {
+        let evaluations: Vec<Evaluation> = chunk
+            .par_iter()
+            .map(|resource| set.evaluate(&resource.resource_type, &resource.document))
+            .collect();
+        output.write(&chunk, &evaluations)
+    });
+    let finished = match streamed {
+        Ok(()) => output.finish(),
+        Err(Failure::Input(error)) => return Err(error),
+        Err(Failure::Write(error)) => Err(error),
     };
-    if let Err(error) = written {
-        if error.kind() != io::ErrorKind::BrokenPipe {
+
+    match finished {
+        Ok(summary) if summary.non_compliant == 0 => Ok(EXIT_OK),
+        Ok(_) => Ok(EXIT_DENIED),
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
+        Err(error) => {
             eprintln!("error: could not write the results: {error}");
-            return Ok(EXIT_FAILURE);
+            Ok(EXIT_FAILURE)
         }
     }
-    let all_compliant = evaluations.iter().all(|evaluation| evaluation.compliant);
-    Ok(if all_compliant { EXIT_OK } else { EXIT_DENIED })
 }
 
 fn read(path: &Path) -> Result<String, InputError> {
@@ -212,37 +224,91 @@ fn strip_server_fields(object: &mut Map<String, Value>) -> Option<String> {
     }
 }
 
-/// Reads resources as one JSON document when the whole file is one, else as JSON Lines.
-fn parse_resources(path: &Path, text: &str) -> Result<Vec<Resource>, InputError> {
-    if let Ok(document) = serde_json::from_str::<Value>(text) {
-        let items = match document {
-            Value::Array(items) => items,
-            single => vec![single],
-        };
-        return items
-            .into_iter()
-            .enumerate()
-            .map(|(index, item)| {
-                resource_from(item, index)
-                    .map_err(|why| InputError(format!("{}: item {index}: {why}", path.display())))
-            })
-            .collect();
-    }
+/// Why streaming stopped: bad input, or output that could not be written.
+enum Failure {
+    Input(InputError),
+    Write(io::Error),
+}
 
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .collect();
-    lines
+/// Hands the resources of `path` to `handle` [`CHUNK`] at a time, so that memory stays flat
+/// however long the input. JSON Lines are read a chunk at a time; a file whose first line
+/// is not a JSON value is read whole as one JSON document (an object or a list of them).
+fn stream_resources(
+    path: &Path,
+    mut handle: impl FnMut(Vec<Resource>) -> io::Result<()>,
+) -> Result<(), Failure> {
+    let open_error =
+        |error: io::Error| Failure::Input(InputError(format!("{}: {error}", path.display())));
+    let lines = BufReader::new(File::open(path).map_err(open_error)?).lines();
+    let mut chunk: Vec<(usize, String)> = Vec::with_capacity(CHUNK);
+    let mut first = true;
+
+    for (index, line) in lines.enumerate() {
+        let line = line.map_err(open_error)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if std::mem::take(&mut first) && serde_json::from_str::<Value>(&line).is_err() {
+            return stream_document(path, handle);
+        }
+        let number = index + 1;
+        chunk.push((number, line));
+        if chunk.len() == CHUNK {
+            handle(parse_lines(path, &chunk)?).map_err(Failure::Write)?;
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        handle(parse_lines(path, &chunk)?).map_err(Failure::Write)?;
+    }
+    Ok(())
+}
+
+/// Parses a chunk of JSON Lines in parallel; an error names the file and line.
+fn parse_lines(path: &Path, chunk: &[(usize, String)]) -> Result<Vec<Resource>, Failure> {
+    chunk
         .par_iter()
         .map(|(number, line)| {
-            let at = |why: String| InputError(format!("{}:{}: {why}", path.display(), number + 1));
+            let at = |why: String| InputError(format!("{}:{number}: {why}", path.display()));
             let item = serde_json::from_str(line)
                 .map_err(|error| at(format!("not valid JSON: {error}")))?;
-            resource_from(item, *number).map_err(at)
+            resource_from(item, number - 1).map_err(at)
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map_err(Failure::Input)
+}
+
+/// Reads `path` whole as one JSON document and hands its resources on in chunks.
+fn stream_document(
+    path: &Path,
+    mut handle: impl FnMut(Vec<Resource>) -> io::Result<()>,
+) -> Result<(), Failure> {
+    let text = read(path).map_err(Failure::Input)?;
+    let document: Value = serde_json::from_str(&text).map_err(|error| {
+        let at = format!("{}:{}", path.display(), error.line());
+        Failure::Input(InputError(format!(
+            "{at}: not valid JSON Lines nor one JSON document: {error}"
+        )))
+    })?;
+    let items = match document {
+        Value::Array(items) => items,
+        single => vec![single],
+    };
+
+    let mut resources = Vec::with_capacity(CHUNK.min(items.len()));
+    for (index, item) in items.into_iter().enumerate() {
+        let resource = resource_from(item, index)
+            .map_err(|why| InputError(format!("{}: item {index}: {why}", path.display())))
+            .map_err(Failure::Input)?;
+        resources.push(resource);
+        if resources.len() == CHUNK {
+            handle(std::mem::take(&mut resources)).map_err(Failure::Write)?;
+        }
+    }
+    if !resources.is_empty() {
+        handle(resources).map_err(Failure::Write)?;
+    }
+    Ok(())
 }
 
 fn resource_from(item: Value, index: usize) -> Result<Resource, String> {
@@ -269,7 +335,60 @@ fn resource_from(item: Value, index: usize) -> Result<Resource, String> {
     })
 }
 
-fn write_jsonl(resources: &[Resource], evaluations: &[Evaluation]) -> io::Result<()> {
+/// Where results go: standard output in the chosen format, and the running counts.
+struct Output {
+    format: Format,
+    out: BufWriter<io::StdoutLock<'static>>,
+    summary: Summary,
+}
+
+impl Output {
+    fn new(format: Format) -> Self {
+        Self {
+            format,
+            out: BufWriter::new(io::stdout().lock()),
+            summary: Summary::default(),
+        }
+    }
+
+    /// Writes one chunk's results and counts them.
+    fn write(&mut self, resources: &[Resource], evaluations: &[Evaluation]) -> io::Result<()> {
+        for evaluation in evaluations {
+            self.summary.record(evaluation);
+        }
+        match self.format {
+            Format::Jsonl => write_jsonl(&mut self.out, resources, evaluations),
+            Format::Human => write_human(&mut self.out, resources, evaluations),
+            Format::Summary => Ok(()),
+        }
+    }
+
+    /// Writes the closing lines of the format and answers the counts.
+    fn finish(mut self) -> io::Result<Summary> {
+        let summary = &self.summary;
+        match self.format {
+            Format::Jsonl => {}
+            Format::Human => writeln!(
+                self.out,
+                "\n{} resources: {} compliant, {} non-compliant ({} violations)",
+                summary.resources, summary.compliant, summary.non_compliant, summary.violations
+            )?,
+            Format::Summary => writeln!(
+                self.out,
+                "{}",
+                serde_json::to_string(summary).unwrap_or_default()
+            )?,
+        }
+        self.out.flush()?;
+        Ok(self.summary)
+    }
+}
+
+fn write_jsonl(
+    out: &mut impl Write,
+    resources: &[Resource],
+    evaluations: &[Evaluation],
+) -> io::Result<()> {
     let lines: Vec<String> = resources
         .par_iter()
         .zip(evaluations)
@@ -282,15 +401,17 @@ fn write_jsonl(resources: &[Resource], evaluations: &[Evaluation]) -> io::Result
             serde_json::to_string(&record).unwrap_or_default()
         })
         .collect();
-    let mut out = BufWriter::new(io::stdout().lock());
     for line in lines {
         writeln!(out, "{line}")?;
     }
-    out.flush()
+    Ok(())
 }
 
-fn write_human(resources: &[Resource], evaluations: &[Evaluation]) -> io::Result<()> {
-    let mut out = BufWriter::new(io::stdout().lock());
+fn write_human(
+    out: &mut impl Write,
+    resources: &[Resource],
+    evaluations: &[Evaluation],
+) -> io::Result<()> {
     for (resource, evaluation) in resources.iter().zip(evaluations) {
         let verdict = if evaluation.compliant {
             "compliant"
@@ -321,21 +442,5 @@ fn write_human(resources: &[Resource], evaluations: &[Evaluation]) -> io::Result
             }
         }
     }
-    let counts = Summary::of(evaluations);
-    writeln!(
-        out,
-        "\n{} resources: {} compliant, {} non-compliant ({} violations)",
-        counts.resources, counts.compliant, counts.non_compliant, counts.violations
-    )?;
-    out.flush()
-}
-
-fn write_summary(evaluations: &[Evaluation]) -> io::Result<()> {
-    let counts = Summary::of(evaluations);
-    let mut out = io::stdout().lock();
-    writeln!(
-        out,
-        "{}",
-        serde_json::to_string(&counts).unwrap_or_default()
-    )
+    Ok(())
 }

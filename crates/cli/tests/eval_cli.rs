@@ -276,3 +276,34 @@ fn a_missing_resources_file_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("no_such_file.jsonl"));
 }
+
+#[test]
+fn an_inventory_longer_than_one_chunk_streams_in_order_with_exact_counts() {
+    let path = std::env::temp_dir().join(format!("pc-eval-{}.jsonl", std::process::id()));
+    let lines: Vec<String> = (0..10_000)
+        .map(|index| {
+            let enabled = index % 3 == 0;
+            json!({"id": format!("b{index}"), "resource_type": "AWS::S3::Bucket",
+                   "resource": {"encryption": {"enabled": enabled}}})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let resources = path.display().to_string();
+
+    let streamed = eval("policies.json", &resources, &["--threads", "2"]);
+    let summary = eval("policies.json", &resources, &["--format", "summary"]);
+    std::fs::remove_file(&path).unwrap();
+
+    let ids: Vec<String> = records(&streamed)
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..10_000).map(|index| format!("b{index}")).collect();
+    assert_eq!(ids, expected);
+    let counts: Value = serde_json::from_str(stdout(&summary).trim()).unwrap();
+    assert_eq!(counts["resources"], 10_000);
+    assert_eq!(counts["compliant"], 3_334);
+    assert_eq!(counts["non_compliant"], 6_666);
+    assert_eq!(summary.status.code(), Some(1));
+}

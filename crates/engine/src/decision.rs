@@ -116,16 +116,21 @@ impl Summary {
     pub fn of<'a>(evaluations: impl IntoIterator<Item = &'a Evaluation>) -> Self {
         let mut summary = Self::default();
         for evaluation in evaluations {
-            summary.resources += 1;
-            if evaluation.compliant {
-                summary.compliant += 1;
-            } else {
-                summary.non_compliant += 1;
-            }
-            summary.decisions += evaluation.decisions.len();
-            summary.denied += evaluation.denied();
-            summary.violations += evaluation.violations();
+            summary.record(evaluation);
         }
         summary
+    }
+
+    /// Counts one more evaluation.
+    pub fn record(&mut self, evaluation: &Evaluation) {
+        self.resources += 1;
+        if evaluation.compliant {
+            self.compliant += 1;
+        } else {
+            self.non_compliant += 1;
+        }
+        self.decisions += evaluation.decisions.len();
+        self.denied += evaluation.denied();
+        self.violations += evaluation.violations();
     }
 }

@@ -158,11 +158,7 @@ fn only_enabled_policies_of_the_resource_type_apply() {
 
     let evaluation = set.evaluate("AWS::S3::Bucket", &json!({}));
 
-    let ids: Vec<_> = evaluation
-        .decisions
-        .iter()
-        .map(|d| &*d.policy_id)
-        .collect();
+    let ids: Vec<_> = evaluation.decisions.iter().map(|d| &*d.policy_id).collect();
     assert_eq!(ids, vec!["pol_s3"]);
     assert!(set.evaluate("AWS::Lambda::Function", &json!({})).compliant);
 }
