@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use policycortex_engine::Limits;
 use policycortex_server::{bootstrap, AppState, Bootstrap, ServerConfig};
 use policycortex_store::StoreOptions;
 use tokio::net::TcpListener;
@@ -50,6 +51,15 @@ pub struct ServeArgs {
         default_value_t = 10_000
     )]
     max_policies_per_organization: u64,
+    /// Largest accepted request body, in bytes (413 above).
+    #[arg(long, env = "POLICYCORTEX_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Most resources in one batch evaluation.
+    #[arg(long, env = "POLICYCORTEX_MAX_BATCH_RESOURCES", default_value_t = 1000)]
+    max_batch_resources: usize,
+    /// Most rules in one policy.
+    #[arg(long, env = "POLICYCORTEX_MAX_RULES_PER_POLICY", default_value_t = 50)]
+    max_rules_per_policy: usize,
     /// Log format.
     #[arg(long, env = "POLICYCORTEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -120,7 +130,12 @@ async fn serve(args: ServeArgs) -> u8 {
         rate_limit_per_minute: args.rate_limit_per_minute,
         rate_limit_burst: args.rate_limit_burst,
         max_policies_per_organization: args.max_policies_per_organization,
-        ..ServerConfig::default()
+        max_body_bytes: args.max_body_bytes,
+        max_batch_resources: args.max_batch_resources,
+        policy_limits: Limits {
+            max_rules: args.max_rules_per_policy,
+            ..Limits::default()
+        },
     };
     let listener = match TcpListener::bind(args.listen).await {
         Ok(listener) => listener,

@@ -180,7 +180,10 @@ impl Problem {
                 "method_not_allowed",
                 "this route does not accept this method",
             ),
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the body is larger than 1 MiB"),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "payload_too_large",
+                "the body is larger than the size limit (1 MiB unless configured)",
+            ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
                 "unsupported_media_type",
                 "send the body as JSON with `Content-Type: application/json`",
