@@ -8,12 +8,7 @@
 //! the process's resident set while many copies of the set are built and kept (a counting
 //! global allocator would need `unsafe`, which the workspace forbids).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "a benchmark stops at the first broken fixture"
-)]
-#![allow(
+#![expect(
     missing_docs,
     reason = "`criterion_group!` declares an undocumented function"
 )]
@@ -29,7 +24,10 @@ use policycortex_lang::Program;
 use serde::Deserialize;
 use serde_json::Value;
 
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "the bench uses the generator's functions, not its `main`"
+)]
 #[path = "../examples/corpus.rs"]
 mod corpus;
 
@@ -39,7 +37,10 @@ const SAMPLE_RESOURCES: usize = 2_000;
 /// One line of `resources.jsonl`.
 #[derive(Deserialize)]
 struct Line {
-    #[allow(dead_code)]
+    #[expect(
+        dead_code,
+        reason = "read from the corpus line, not used by the benches"
+    )]
     id: String,
     resource_type: String,
     resource: Value,

@@ -48,47 +48,44 @@ pub enum EvaluationAnswer {
 /// One resource to evaluate (the single form of the request).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 pub struct EvaluationRequest {
     /// The resource's type, such as `AWS::S3::Bucket`.
     #[schema(min_length = 1)]
-    resource_type: String,
+    pub resource_type: String,
     /// The resource document, normally an object; any JSON value is accepted.
-    resource: Value,
+    pub resource: Value,
     /// Up to 100 draft policies to evaluate instead of the stored ones.
     #[serde(default)]
     #[schema(nullable = false, max_items = 100)]
-    policies: Option<Vec<PolicyCreate>>,
+    pub policies: Option<Vec<PolicyCreate>>,
 }
 
 /// Many resources to evaluate (the batch form of the request).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 pub struct BatchEvaluationRequest {
     /// 1 to 1,000 resources.
     #[schema(min_items = 1, max_items = 1000)]
-    resources: Vec<BatchItem>,
+    pub resources: Vec<BatchItem>,
     /// Up to 100 draft policies to evaluate instead of the stored ones.
     #[serde(default)]
     #[schema(nullable = false, max_items = 100)]
-    policies: Option<Vec<PolicyCreate>>,
+    pub policies: Option<Vec<PolicyCreate>>,
 }
 
 /// One resource of a batch.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 pub struct BatchItem {
     /// The caller's name for the resource, echoed in its result; its index when left out.
     #[serde(default)]
     #[schema(nullable = false)]
-    id: Option<String>,
+    pub id: Option<String>,
     /// The resource's type.
     #[schema(min_length = 1)]
-    resource_type: String,
+    pub resource_type: String,
     /// The resource document, normally an object; any JSON value is accepted.
-    resource: Value,
+    pub resource: Value,
 }
 
 /// The answer to a batch.
