@@ -115,7 +115,6 @@ pub(super) fn audit_events_select(
         "SELECT sequence, id, action, target_type, target_id, actor, request_id, \
          changes::text AS changes, created_at FROM audit_events WHERE organization_id = ",
     );
-
     select.push_bind(organization_id.to_owned());
     if let Some(action) = &query.action {
         select.push(" AND action = ").push_bind(action.clone());

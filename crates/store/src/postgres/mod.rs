@@ -18,6 +18,10 @@
 //! Timestamps are `timestamptz` (microseconds, like [`now`]); tags, scopes and compliance
 //! frameworks are `text[]`; rules, stored policies and audit changes are `jsonb`, written
 //! and read as JSON text. Names sort by code point (`COLLATE "C"`).
+//!
+//! This module holds the store, how it connects, and its [`Store`] methods; `locks` takes
+//! the row locks above, `rows` decodes rows, `history` records the side effects of
+//! writes, and `listing` builds the SQL of lists.
 
 mod history;
 mod listing;

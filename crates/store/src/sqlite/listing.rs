@@ -83,7 +83,6 @@ pub(super) fn audit_events_select(
     page: &PageRequest,
 ) -> QueryBuilder<'static, Sqlite> {
     let mut select = QueryBuilder::new("SELECT * FROM audit_events WHERE organization_id = ");
-
     select.push_bind(organization_id.to_owned());
     if let Some(action) = &query.action {
         select.push(" AND action = ").push_bind(action.clone());

@@ -3,6 +3,9 @@
 //!
 //! Writes go through a pool of one connection, so they queue in the process instead of
 //! failing with "database is locked"; reads use a pool of their own and run beside them.
+//!
+//! This module holds the store and its [`Store`] methods; `rows` decodes rows, `history`
+//! records the side effects of writes, and `listing` builds the SQL of lists.
 
 mod history;
 mod listing;
