@@ -1,7 +1,7 @@
 //! Pieces both stores share: timestamps, error mapping, audit diffs and paging helpers.
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
-use policycortex_engine::Policy;
+use policycortex_engine::{Policy, PolicySpec};
 use serde_json::{json, Map, Value};
 
 use crate::cursor::{Cursor, SortKey};
@@ -93,6 +93,25 @@ pub fn to_json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError
 pub fn from_json_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text)
         .map_err(|error| StoreError::Internal(format!("bad stored json: {error}")))
+}
+
+/// `before` with the fields of `spec`, one version later.
+pub fn updated_policy(before: &Policy, spec: &PolicySpec) -> Policy {
+    Policy {
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        resource_type: spec.resource_type.clone(),
+        severity: spec.severity,
+        enabled: spec.enabled,
+        rules: spec.rules.clone(),
+        compliance_frameworks: spec.compliance_frameworks.clone(),
+        auto_remediation: spec.auto_remediation,
+        remediation_action: spec.remediation_action.clone(),
+        tags: spec.tags.clone(),
+        version: before.version + 1,
+        updated_at: next_update_time(before.updated_at),
+        ..before.clone()
+    }
 }
 
 /// The fields an update changed, each with its value before and after.

@@ -18,18 +18,33 @@
 //! Timestamps are `timestamptz` (microseconds, like [`now`]); tags, scopes and compliance
 //! frameworks are `text[]`; rules, stored policies and audit changes are `jsonb`, written
 //! and read as JSON text. Names sort by code point (`COLLATE "C"`).
+//!
+//! This module holds the store, how it connects, and its [`Store`] methods; `locks` takes
+//! the row locks above, `rows` decodes rows, `history` records the side effects of
+//! writes, and `listing` builds the SQL of lists.
+
+mod history;
+mod listing;
+mod locks;
+mod rows;
 
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use policycortex_engine::{Policy, PolicySpec, Severity};
+use policycortex_engine::{Policy, PolicySpec};
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 
+use self::history::{bump_policy_revision, insert_audit_event, record_policy_change};
+use self::listing::{
+    audit_events_select, push_after_cursor, push_order_and_bounds, push_policy_filters,
+};
+use self::locks::{lock_organization, lock_policy};
+use self::rows::{
+    api_key_from_row, audit_event_from_row, policy_from_row, version_from_row, POLICY_COLUMNS,
+};
 use crate::common::*;
-use crate::cursor::SortKey;
 use crate::ids::new_id;
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult, WriteContext};
@@ -81,281 +96,6 @@ fn map_migrate_error(error: MigrateError) -> StoreError {
     match error {
         MigrateError::Execute(error) => map_error(error),
         other => StoreError::Internal(other.to_string()),
-    }
-}
-
-/// The columns of a policy row as [`policy_from_row`] reads them.
-const POLICY_COLUMNS: &str = "id, name, description, resource_type, severity, enabled, \
-     rules::text AS rules, compliance_frameworks, auto_remediation, remediation_action, tags, \
-     version, created_at, updated_at, created_by";
-
-fn policy_from_row(row: &PgRow) -> StoreResult<Policy> {
-    let severity: i16 = row.try_get("severity").map_err(map_error)?;
-    let rules: String = row.try_get("rules").map_err(map_error)?;
-    Ok(Policy {
-        id: row.try_get("id").map_err(map_error)?,
-        name: row.try_get("name").map_err(map_error)?,
-        description: row.try_get("description").map_err(map_error)?,
-        resource_type: row.try_get("resource_type").map_err(map_error)?,
-        severity: Severity::from_rank(i64::from(severity))
-            .ok_or_else(|| StoreError::Internal(format!("bad stored severity {severity}")))?,
-        enabled: row.try_get("enabled").map_err(map_error)?,
-        rules: from_json_text(&rules)?,
-        compliance_frameworks: row.try_get("compliance_frameworks").map_err(map_error)?,
-        auto_remediation: row.try_get("auto_remediation").map_err(map_error)?,
-        remediation_action: row.try_get("remediation_action").map_err(map_error)?,
-        tags: row.try_get("tags").map_err(map_error)?,
-        version: row.try_get("version").map_err(map_error)?,
-        created_at: row.try_get("created_at").map_err(map_error)?,
-        updated_at: row.try_get("updated_at").map_err(map_error)?,
-        created_by: row.try_get("created_by").map_err(map_error)?,
-    })
-}
-
-fn api_key_from_row(row: &PgRow) -> StoreResult<ApiKey> {
-    let scope_names: Vec<String> = row.try_get("scopes").map_err(map_error)?;
-    Ok(ApiKey {
-        id: row.try_get("id").map_err(map_error)?,
-        organization_id: row.try_get("organization_id").map_err(map_error)?,
-        name: row.try_get("name").map_err(map_error)?,
-        scopes: scope_names
-            .iter()
-            .filter_map(|name| Scope::parse(name))
-            .collect(),
-        key_hash: row.try_get("key_hash").map_err(map_error)?,
-        prefix: row.try_get("prefix").map_err(map_error)?,
-        created_at: row.try_get("created_at").map_err(map_error)?,
-        expires_at: row.try_get("expires_at").map_err(map_error)?,
-        revoked_at: row.try_get("revoked_at").map_err(map_error)?,
-    })
-}
-
-fn version_from_row(row: &PgRow) -> StoreResult<(i64, PolicyVersion)> {
-    let policy: String = row.try_get("policy").map_err(map_error)?;
-    let version = PolicyVersion {
-        policy_id: row.try_get("policy_id").map_err(map_error)?,
-        version: row.try_get("version").map_err(map_error)?,
-        action: row.try_get("action").map_err(map_error)?,
-        policy: from_json_text(&policy)?,
-        actor: row.try_get("actor").map_err(map_error)?,
-        request_id: row.try_get("request_id").map_err(map_error)?,
-        created_at: row.try_get("created_at").map_err(map_error)?,
-    };
-    Ok((row.try_get("sequence").map_err(map_error)?, version))
-}
-
-fn audit_event_from_row(row: &PgRow) -> StoreResult<(i64, AuditEvent)> {
-    let changes: String = row.try_get("changes").map_err(map_error)?;
-    let event = AuditEvent {
-        id: row.try_get("id").map_err(map_error)?,
-        action: row.try_get("action").map_err(map_error)?,
-        target_type: row.try_get("target_type").map_err(map_error)?,
-        target_id: row.try_get("target_id").map_err(map_error)?,
-        actor: row.try_get("actor").map_err(map_error)?,
-        request_id: row.try_get("request_id").map_err(map_error)?,
-        changes: from_json_text(&changes)?,
-        created_at: row.try_get("created_at").map_err(map_error)?,
-    };
-    Ok((row.try_get("sequence").map_err(map_error)?, event))
-}
-
-/// Locks the organization's row for the rest of the transaction, so that the writes of
-/// one organization take their sequence numbers and commit one at a time.
-async fn lock_organization(
-    tx: &mut Transaction<'static, Postgres>,
-    organization_id: &str,
-) -> StoreResult<()> {
-    sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(organization_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_error)?;
-    Ok(())
-}
-
-/// Bumps the organization's policy revision; as an update, it also locks the row the way
-/// [`lock_organization`] does. Policy writes call it first.
-async fn bump_policy_revision(
-    tx: &mut Transaction<'static, Postgres>,
-    organization_id: &str,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE organizations SET policy_revision = policy_revision + 1 WHERE id = $1")
-        .bind(organization_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_error)?;
-    Ok(())
-}
-
-/// Reads one policy inside a write transaction and locks its row until the end of it.
-async fn lock_policy(
-    tx: &mut Transaction<'static, Postgres>,
-    organization_id: &str,
-    id: &str,
-) -> StoreResult<Policy> {
-    let sql = format!(
-        "SELECT {POLICY_COLUMNS} FROM policies WHERE organization_id = $1 AND id = $2 \
-         FOR UPDATE"
-    );
-    let row = sqlx::query(&sql)
-        .bind(organization_id)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(map_error)?;
-    row.as_ref()
-        .map(policy_from_row)
-        .transpose()?
-        .ok_or(StoreError::NotFound)
-}
-
-/// Records a policy's state after `action` and the matching audit event: with the
-/// revision bump, the side effects of every policy write.
-async fn record_policy_change(
-    tx: &mut Transaction<'static, Postgres>,
-    ctx: &WriteContext,
-    action: &str,
-    policy: &Policy,
-    changes: serde_json::Value,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO policy_versions (organization_id, policy_id, version, action, policy, \
-         actor, request_id, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)",
-    )
-    .bind(&ctx.organization_id)
-    .bind(&policy.id)
-    .bind(policy.version)
-    .bind(action)
-    .bind(to_json_text(policy)?)
-    .bind(&ctx.actor)
-    .bind(&ctx.request_id)
-    .bind(now())
-    .execute(&mut **tx)
-    .await
-    .map_err(map_error)?;
-
-    insert_audit_event(tx, ctx, action, "policy", &policy.id, changes).await
-}
-
-async fn insert_audit_event(
-    tx: &mut Transaction<'static, Postgres>,
-    ctx: &WriteContext,
-    action: &str,
-    target_type: &str,
-    target_id: &str,
-    changes: serde_json::Value,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (id, organization_id, action, target_type, target_id, actor, \
-         request_id, changes, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)",
-    )
-    .bind(new_id("evt"))
-    .bind(&ctx.organization_id)
-    .bind(action)
-    .bind(target_type)
-    .bind(target_id)
-    .bind(&ctx.actor)
-    .bind(&ctx.request_id)
-    .bind(to_json_text(&changes)?)
-    .bind(now())
-    .execute(&mut **tx)
-    .await
-    .map_err(map_error)?;
-    Ok(())
-}
-
-/// Appends the WHERE clause of a policy list: the organization and the filters.
-fn push_policy_filters(
-    sql: &mut QueryBuilder<'_, Postgres>,
-    organization_id: &str,
-    query: &PolicyQuery,
-) {
-    sql.push(" WHERE organization_id = ")
-        .push_bind(organization_id.to_owned());
-    if let Some(resource_type) = &query.resource_type {
-        sql.push(" AND resource_type = ")
-            .push_bind(resource_type.clone());
-    }
-    if let Some(severity) = query.severity {
-        sql.push(" AND severity = ").push_bind(severity.rank());
-    }
-    if let Some(enabled) = query.enabled {
-        sql.push(" AND enabled = ").push_bind(enabled);
-    }
-    if !query.tags.is_empty() {
-        sql.push(" AND tags @> ").push_bind(query.tags.clone());
-    }
-}
-
-/// A cursor's sort key, typed for its column.
-enum KeyValue {
-    Int(i64),
-    Text(String),
-    Time(DateTime<Utc>),
-}
-
-/// The cursor key as its column's type, or `None` when it does not fit the sort field
-/// (no cursor this service issues is like that).
-fn key_value(sort_by: SortField, key: &SortKey) -> Option<KeyValue> {
-    match (sort_by, key) {
-        (SortField::Severity, SortKey::Int(rank)) => Some(KeyValue::Int(*rank)),
-        (SortField::Name, SortKey::Text(name)) => Some(KeyValue::Text(name.clone())),
-        (SortField::CreatedAt | SortField::UpdatedAt, SortKey::Text(text)) => {
-            parse_timestamp(text).ok().map(KeyValue::Time)
-        }
-        _ => None,
-    }
-}
-
-fn push_key(sql: &mut QueryBuilder<'_, Postgres>, key: &KeyValue) {
-    match key {
-        KeyValue::Int(rank) => sql.push_bind(*rank),
-        KeyValue::Text(name) => sql.push_bind(name.clone()),
-        KeyValue::Time(time) => sql.push_bind(*time),
-    };
-}
-
-/// Appends the keyset condition that starts a page strictly after the cursor's row. A
-/// cursor whose key does not fit its sort field matches no row.
-fn push_after_cursor(sql: &mut QueryBuilder<'_, Postgres>, query: &PolicyQuery) {
-    let PageStart::After(cursor) = &query.start else {
-        return;
-    };
-    let Some(key) = key_value(query.sort_by, &cursor.key) else {
-        sql.push(" AND FALSE");
-        return;
-    };
-    let column = query.sort_by.as_str();
-    let beyond = match query.order {
-        SortOrder::Asc => ">",
-        SortOrder::Desc => "<",
-    };
-
-    sql.push(format!(" AND ({column} {beyond} "));
-    push_key(sql, &key);
-    sql.push(format!(" OR ({column} = "));
-    push_key(sql, &key);
-    sql.push(format!(" AND id {beyond} "))
-        .push_bind(cursor.id.clone())
-        .push("))");
-}
-
-/// `before` with the fields of `spec`, one version later.
-fn updated_policy(before: &Policy, spec: &PolicySpec) -> Policy {
-    Policy {
-        name: spec.name.clone(),
-        description: spec.description.clone(),
-        resource_type: spec.resource_type.clone(),
-        severity: spec.severity,
-        enabled: spec.enabled,
-        rules: spec.rules.clone(),
-        compliance_frameworks: spec.compliance_frameworks.clone(),
-        auto_remediation: spec.auto_remediation,
-        remediation_action: spec.remediation_action.clone(),
-        tags: spec.tags.clone(),
-        version: before.version + 1,
-        updated_at: next_update_time(before.updated_at),
-        ..before.clone()
     }
 }
 
@@ -662,19 +402,7 @@ impl Store for PostgresStore {
         let mut select = QueryBuilder::new(format!("SELECT {POLICY_COLUMNS} FROM policies"));
         push_policy_filters(&mut select, organization_id, query);
         push_after_cursor(&mut select, query);
-        let direction = match query.order {
-            SortOrder::Asc => "ASC",
-            SortOrder::Desc => "DESC",
-        };
-        select.push(format!(
-            " ORDER BY {} {direction}, id {direction}",
-            query.sort_by.as_str()
-        ));
-        select.push(" LIMIT ").push_bind(i64::from(query.limit) + 1);
-        if let PageStart::Offset(offset) = query.start {
-            let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-            select.push(" OFFSET ").push_bind(offset);
-        }
+        push_order_and_bounds(&mut select, query);
 
         let rows = select
             .build()
@@ -743,25 +471,7 @@ impl Store for PostgresStore {
             limit: 50,
             after: None,
         });
-        let mut select = QueryBuilder::new(
-            "SELECT sequence, id, action, target_type, target_id, actor, request_id, \
-             changes::text AS changes, created_at FROM audit_events WHERE organization_id = ",
-        );
-        select.push_bind(organization_id.to_owned());
-        if let Some(action) = &query.action {
-            select.push(" AND action = ").push_bind(action.clone());
-        }
-        if let Some(target_id) = &query.target_id {
-            select
-                .push(" AND target_id = ")
-                .push_bind(target_id.clone());
-        }
-        select
-            .push(" AND sequence > ")
-            .push_bind(page.after.unwrap_or(0));
-        select
-            .push(" ORDER BY sequence LIMIT ")
-            .push_bind(i64::from(page.limit) + 1);
+        let mut select = audit_events_select(organization_id, query, &page);
 
         let rows = select
             .build()
@@ -822,35 +532,4 @@ impl Store for PostgresStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use sqlx::{ConnectOptions as _, Connection as _};
-
-    use super::*;
-
-    #[tokio::test]
-    async fn every_connection_carries_the_statement_timeout() {
-        let Ok(url) = std::env::var("POLICYCORTEX_TEST_DATABASE_URL") else {
-            eprintln!("skipped: POLICYCORTEX_TEST_DATABASE_URL is not set");
-            return;
-        };
-        let options = StoreOptions {
-            statement_timeout: Duration::from_millis(1234),
-            ..StoreOptions::default()
-        };
-
-        let mut connection = connect_options(&url, &options)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
-            .fetch_one(&mut connection)
-            .await
-            .unwrap();
-        connection.close().await.unwrap();
-
-        assert_eq!(timeout, "1234ms");
-    }
-}
+mod tests;

@@ -3,19 +3,32 @@
 //!
 //! Writes go through a pool of one connection, so they queue in the process instead of
 //! failing with "database is locked"; reads use a pool of their own and run beside them.
+//!
+//! This module holds the store and its [`Store`] methods; `rows` decodes rows, `history`
+//! records the side effects of writes, and `listing` builds the SQL of lists.
+
+mod history;
+mod listing;
+mod rows;
 
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use policycortex_engine::{Policy, PolicySpec, Severity};
+use policycortex_engine::{Policy, PolicySpec};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
+use self::history::{insert_audit_event, record_policy_change};
+use self::listing::{
+    audit_events_select, push_after_cursor, push_order_and_bounds, push_policy_filters,
+};
+use self::rows::{
+    api_key_from_row, audit_event_from_row, policy_from_row, policy_in, version_from_row,
+    POLICY_COLUMNS,
+};
 use crate::common::*;
-use crate::cursor::SortKey;
 use crate::ids::new_id;
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult, WriteContext};
@@ -65,191 +78,6 @@ impl SqliteStore {
     async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.writer.begin().await.map_err(map_error)
     }
-}
-
-/// The columns of a policy row, in the order [`policy_from_row`] reads them.
-const POLICY_COLUMNS: &str = "id, name, description, resource_type, severity, enabled, rules, \
-     compliance_frameworks, auto_remediation, remediation_action, tags, version, created_at, \
-     updated_at, created_by";
-
-fn policy_from_row(row: &SqliteRow) -> StoreResult<Policy> {
-    let severity: i64 = row.try_get("severity").map_err(map_error)?;
-    let text = |column: &str| row.try_get::<String, _>(column).map_err(map_error);
-    Ok(Policy {
-        id: text("id")?,
-        name: text("name")?,
-        description: row.try_get("description").map_err(map_error)?,
-        resource_type: text("resource_type")?,
-        severity: Severity::from_rank(severity)
-            .ok_or_else(|| StoreError::Internal(format!("bad stored severity {severity}")))?,
-        enabled: row.try_get("enabled").map_err(map_error)?,
-        rules: from_json_text(&text("rules")?)?,
-        compliance_frameworks: from_json_text(&text("compliance_frameworks")?)?,
-        auto_remediation: row.try_get("auto_remediation").map_err(map_error)?,
-        remediation_action: row.try_get("remediation_action").map_err(map_error)?,
-        tags: from_json_text(&text("tags")?)?,
-        version: row.try_get("version").map_err(map_error)?,
-        created_at: parse_timestamp(&text("created_at")?)?,
-        updated_at: parse_timestamp(&text("updated_at")?)?,
-        created_by: text("created_by")?,
-    })
-}
-
-fn api_key_from_row(row: &SqliteRow) -> StoreResult<ApiKey> {
-    let text = |column: &str| row.try_get::<String, _>(column).map_err(map_error);
-    let optional_time = |column: &str| -> StoreResult<_> {
-        let value: Option<String> = row.try_get(column).map_err(map_error)?;
-        value.as_deref().map(parse_timestamp).transpose()
-    };
-    let scope_names: Vec<String> = from_json_text(&text("scopes")?)?;
-    Ok(ApiKey {
-        id: text("id")?,
-        organization_id: text("organization_id")?,
-        name: text("name")?,
-        scopes: scope_names
-            .iter()
-            .filter_map(|name| Scope::parse(name))
-            .collect(),
-        key_hash: text("key_hash")?,
-        prefix: text("prefix")?,
-        created_at: parse_timestamp(&text("created_at")?)?,
-        expires_at: optional_time("expires_at")?,
-        revoked_at: optional_time("revoked_at")?,
-    })
-}
-
-/// Reads one policy inside a write transaction.
-async fn policy_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    organization_id: &str,
-    id: &str,
-) -> StoreResult<Policy> {
-    let sql = format!("SELECT {POLICY_COLUMNS} FROM policies WHERE organization_id = ? AND id = ?");
-    let row = sqlx::query(&sql)
-        .bind(organization_id)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(map_error)?;
-    row.as_ref()
-        .map(policy_from_row)
-        .transpose()?
-        .ok_or(StoreError::NotFound)
-}
-
-/// Records a policy's state after `action` and the matching audit event, and bumps the
-/// organization's policy revision: the three side effects of every policy write.
-async fn record_policy_change(
-    tx: &mut Transaction<'static, Sqlite>,
-    ctx: &WriteContext,
-    action: &str,
-    policy: &Policy,
-    changes: serde_json::Value,
-) -> StoreResult<()> {
-    let at = timestamp_text(now());
-    sqlx::query(
-        "INSERT INTO policy_versions (organization_id, policy_id, version, action, policy, \
-         actor, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&ctx.organization_id)
-    .bind(&policy.id)
-    .bind(policy.version)
-    .bind(action)
-    .bind(to_json_text(policy)?)
-    .bind(&ctx.actor)
-    .bind(&ctx.request_id)
-    .bind(&at)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_error)?;
-
-    insert_audit_event(tx, ctx, action, "policy", &policy.id, changes).await?;
-
-    sqlx::query("UPDATE organizations SET policy_revision = policy_revision + 1 WHERE id = ?")
-        .bind(&ctx.organization_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_error)?;
-    Ok(())
-}
-
-async fn insert_audit_event(
-    tx: &mut Transaction<'static, Sqlite>,
-    ctx: &WriteContext,
-    action: &str,
-    target_type: &str,
-    target_id: &str,
-    changes: serde_json::Value,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (id, organization_id, action, target_type, target_id, actor, \
-         request_id, changes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(new_id("evt"))
-    .bind(&ctx.organization_id)
-    .bind(action)
-    .bind(target_type)
-    .bind(target_id)
-    .bind(&ctx.actor)
-    .bind(&ctx.request_id)
-    .bind(to_json_text(&changes)?)
-    .bind(timestamp_text(now()))
-    .execute(&mut **tx)
-    .await
-    .map_err(map_error)?;
-    Ok(())
-}
-
-/// Appends the WHERE clause of a policy list: the organization and the filters.
-fn push_policy_filters(
-    sql: &mut QueryBuilder<'_, Sqlite>,
-    organization_id: &str,
-    query: &PolicyQuery,
-) {
-    sql.push(" WHERE organization_id = ")
-        .push_bind(organization_id.to_owned());
-    if let Some(resource_type) = &query.resource_type {
-        sql.push(" AND resource_type = ")
-            .push_bind(resource_type.clone());
-    }
-    if let Some(severity) = query.severity {
-        sql.push(" AND severity = ").push_bind(severity.rank());
-    }
-    if let Some(enabled) = query.enabled {
-        sql.push(" AND enabled = ").push_bind(enabled);
-    }
-    for tag in &query.tags {
-        sql.push(" AND EXISTS (SELECT 1 FROM json_each(policies.tags) WHERE value = ")
-            .push_bind(tag.clone())
-            .push(")");
-    }
-}
-
-/// Appends the keyset condition that starts a page strictly after the cursor's row.
-fn push_after_cursor(sql: &mut QueryBuilder<'_, Sqlite>, query: &PolicyQuery) {
-    let PageStart::After(cursor) = &query.start else {
-        return;
-    };
-    let column = query.sort_by.as_str();
-    let beyond = match query.order {
-        SortOrder::Asc => ">",
-        SortOrder::Desc => "<",
-    };
-    let bind_key = |sql: &mut QueryBuilder<'_, Sqlite>| match &cursor.key {
-        SortKey::Int(value) => {
-            sql.push_bind(*value);
-        }
-        SortKey::Text(value) => {
-            sql.push_bind(value.clone());
-        }
-    };
-    sql.push(format!(" AND ({column} {beyond} "));
-    bind_key(sql);
-    sql.push(format!(" OR ({column} = "));
-    bind_key(sql);
-    sql.push(format!(" AND id {beyond} "))
-        .push_bind(cursor.id.clone())
-        .push("))");
 }
 
 #[async_trait]
@@ -459,21 +287,7 @@ impl Store for SqliteStore {
                 actual: before.version,
             });
         }
-        let after = Policy {
-            name: spec.name.clone(),
-            description: spec.description.clone(),
-            resource_type: spec.resource_type.clone(),
-            severity: spec.severity,
-            enabled: spec.enabled,
-            rules: spec.rules.clone(),
-            compliance_frameworks: spec.compliance_frameworks.clone(),
-            auto_remediation: spec.auto_remediation,
-            remediation_action: spec.remediation_action.clone(),
-            tags: spec.tags.clone(),
-            version: before.version + 1,
-            updated_at: next_update_time(before.updated_at),
-            ..before.clone()
-        };
+        let after = updated_policy(&before, spec);
 
         let updated = sqlx::query(
             "UPDATE policies SET name = ?, description = ?, resource_type = ?, severity = ?, \
@@ -555,18 +369,7 @@ impl Store for SqliteStore {
         let mut select = QueryBuilder::new(format!("SELECT {POLICY_COLUMNS} FROM policies"));
         push_policy_filters(&mut select, organization_id, query);
         push_after_cursor(&mut select, query);
-        let direction = match query.order {
-            SortOrder::Asc => "ASC",
-            SortOrder::Desc => "DESC",
-        };
-        select.push(format!(
-            " ORDER BY {} {direction}, id {direction}",
-            query.sort_by.as_str()
-        ));
-        select.push(" LIMIT ").push_bind(i64::from(query.limit) + 1);
-        if let PageStart::Offset(offset) = query.start {
-            select.push(" OFFSET ").push_bind(offset as i64);
-        }
+        push_order_and_bounds(&mut select, query);
         let rows = select
             .build()
             .fetch_all(&self.reader)
@@ -617,20 +420,7 @@ impl Store for SqliteStore {
         .map_err(map_error)?;
         let versions = rows
             .iter()
-            .map(|row| {
-                let text = |column: &str| row.try_get::<String, _>(column).map_err(map_error);
-                let sequence: i64 = row.try_get("sequence").map_err(map_error)?;
-                let version = PolicyVersion {
-                    policy_id: text("policy_id")?,
-                    version: row.try_get("version").map_err(map_error)?,
-                    action: text("action")?,
-                    policy: from_json_text(&text("policy")?)?,
-                    actor: text("actor")?,
-                    request_id: text("request_id")?,
-                    created_at: parse_timestamp(&text("created_at")?)?,
-                };
-                Ok((sequence, version))
-            })
+            .map(version_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(sequence_page(versions, page.limit))
     }
@@ -644,22 +434,7 @@ impl Store for SqliteStore {
             limit: 50,
             after: None,
         });
-        let mut select = QueryBuilder::new("SELECT * FROM audit_events WHERE organization_id = ");
-        select.push_bind(organization_id.to_owned());
-        if let Some(action) = &query.action {
-            select.push(" AND action = ").push_bind(action.clone());
-        }
-        if let Some(target_id) = &query.target_id {
-            select
-                .push(" AND target_id = ")
-                .push_bind(target_id.clone());
-        }
-        select
-            .push(" AND sequence > ")
-            .push_bind(page.after.unwrap_or(0));
-        select
-            .push(" ORDER BY sequence LIMIT ")
-            .push_bind(i64::from(page.limit) + 1);
+        let mut select = audit_events_select(organization_id, query, &page);
         let rows = select
             .build()
             .fetch_all(&self.reader)
@@ -667,21 +442,7 @@ impl Store for SqliteStore {
             .map_err(map_error)?;
         let events = rows
             .iter()
-            .map(|row| {
-                let text = |column: &str| row.try_get::<String, _>(column).map_err(map_error);
-                let sequence: i64 = row.try_get("sequence").map_err(map_error)?;
-                let event = AuditEvent {
-                    id: text("id")?,
-                    action: text("action")?,
-                    target_type: text("target_type")?,
-                    target_id: text("target_id")?,
-                    actor: text("actor")?,
-                    request_id: text("request_id")?,
-                    changes: from_json_text(&text("changes")?)?,
-                    created_at: parse_timestamp(&text("created_at")?)?,
-                };
-                Ok((sequence, event))
-            })
+            .map(audit_event_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(sequence_page(events, page.limit))
     }
