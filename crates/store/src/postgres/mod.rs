@@ -15,7 +15,7 @@
 //!   at once against one empty database are safe: one migrates, the others wait and then
 //!   find nothing left to do.
 //!
-//! Timestamps are `timestamptz` (microseconds, like [`now`]); tags, scopes and compliance
+//! Timestamps are `timestamptz` (microseconds, like the store's clock); tags, scopes and compliance
 //! frameworks are `text[]`; rules, stored policies and audit changes are `jsonb`, written
 //! and read as JSON text. Names sort by code point (`COLLATE "C"`).
 //!
