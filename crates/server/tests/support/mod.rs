@@ -94,29 +94,7 @@ impl TestServer {
 
     /// A server over `backing` with `config`, bootstrapped with [`ADMIN_KEY`].
     pub async fn start(backing: Backing, config: ServerConfig) -> Self {
-        let store = policycortex_store::open(backing.url(), &StoreOptions::default())
-            .await
-            .unwrap();
-        policycortex_server::bootstrap(&store, Some(ADMIN_KEY))
-            .await
-            .unwrap();
-
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (shutdown, stop) = oneshot::channel();
-        let state = AppState::new(store.clone(), config);
-        let task = tokio::spawn(policycortex_server::serve(listener, state, async {
-            let _ = stop.await;
-        }));
-
-        Self {
-            base,
-            store,
-            client: reqwest::Client::new(),
-            backing,
-            shutdown: Some(shutdown),
-            task: Some(task),
-        }
+        Self::start_with_store_options(backing, config, &StoreOptions::default()).await
     }
 
     /// Stops the server, letting requests in flight finish, and waits for it.
