@@ -115,11 +115,7 @@ async fn serve(args: ServeArgs) -> u8 {
 
     let bootstrap_key = std::env::var("POLICYCORTEX_BOOTSTRAP_KEY").ok();
     match bootstrap(&store, bootstrap_key.as_deref()).await {
-        Ok(Bootstrap::Generated(key)) => println!(
-            "No API key existed, so an admin key was created. It is shown only this once:\n\n    {key}\n"
-        ),
-        Ok(Bootstrap::FromEnvironment) => tracing::info!("POLICYCORTEX_BOOTSTRAP_KEY became the first admin key"),
-        Ok(Bootstrap::KeysExist) => {}
+        Ok(outcome) => announce(outcome),
         Err(error) => {
             tracing::error!(%error, "could not bootstrap");
             return EXIT_BAD_INPUT;
@@ -157,6 +153,21 @@ async fn serve(args: ServeArgs) -> u8 {
             tracing::error!(%error, "the server failed");
             EXIT_FAILURE
         }
+    }
+}
+
+/// Tells the operator how the first start went. A generated key goes to standard output,
+/// once, and never through the log.
+fn announce(outcome: Bootstrap) {
+    match outcome {
+        Bootstrap::Generated(key) => {
+            println!("No API key existed, so an admin key was created.");
+            println!("It is shown only this once:\n\n    {key}\n");
+        }
+        Bootstrap::FromEnvironment => {
+            tracing::info!("POLICYCORTEX_BOOTSTRAP_KEY became the first admin key");
+        }
+        Bootstrap::KeysExist => {}
     }
 }
 
