@@ -25,6 +25,9 @@ pub struct Caller {
     pub key: ApiKey,
     /// The request's id, for the audit trail.
     pub request_id: String,
+    /// The organization's policy revision when the request was authenticated; evaluations
+    /// compare it with their compiled policies' revision.
+    pub policy_revision: i64,
 }
 
 impl Caller {
@@ -62,8 +65,8 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
-    let key = match find_key(&state, authorization).await {
-        Ok(key) => key,
+    let (key, policy_revision) = match find_key(&state, authorization).await {
+        Ok(found) => found,
         Err(error) => return error.into_response(),
     };
 
@@ -74,7 +77,11 @@ pub async fn authenticate(
             .get::<RequestId>()
             .map(|id| id.0.clone())
             .unwrap_or_default();
-        request.extensions_mut().insert(Caller { key, request_id });
+        request.extensions_mut().insert(Caller {
+            key,
+            request_id,
+            policy_revision,
+        });
         next.run(request).await
     } else {
         ApiError::RateLimited {
@@ -86,8 +93,12 @@ pub async fn authenticate(
     response
 }
 
-/// The active key the `Authorization` header names.
-async fn find_key(state: &AppState, authorization: Option<HeaderValue>) -> ApiResult<ApiKey> {
+/// The active key the `Authorization` header names, with its organization's policy
+/// revision.
+async fn find_key(
+    state: &AppState,
+    authorization: Option<HeaderValue>,
+) -> ApiResult<(ApiKey, i64)> {
     let header = authorization.ok_or(ApiError::Unauthorized(
         "send an API key as `Authorization: Bearer KEY`",
     ))?;
@@ -106,12 +117,12 @@ async fn find_key(state: &AppState, authorization: Option<HeaderValue>) -> ApiRe
     }
 
     let hash = keys::hash(secret);
-    let key = state.store.find_api_key(&hash).await?;
+    let found = state.store.find_api_key_with_revision(&hash).await?;
     // The lookup already matched the hash; comparing again in constant time keeps the
     // final check free of timing differences whatever the database's comparison does.
-    let key = key.filter(|key| bool::from(key.key_hash.as_bytes().ct_eq(hash.as_bytes())));
-    match key {
-        Some(key) if key.is_active(Utc::now()) => Ok(key),
+    let found = found.filter(|(key, _)| bool::from(key.key_hash.as_bytes().ct_eq(hash.as_bytes())));
+    match found {
+        Some((key, revision)) if key.is_active(Utc::now()) => Ok((key, revision)),
         Some(_) => Err(ApiError::Unauthorized("the API key is revoked or expired")),
         None => Err(ApiError::Unauthorized("the API key is not valid")),
     }

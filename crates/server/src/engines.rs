@@ -88,6 +88,17 @@ impl Engines {
         organization_id: &str,
     ) -> ApiResult<Arc<PolicySet>> {
         let revision = store.policy_revision(organization_id).await?;
+        self.current_at(store, organization_id, revision).await
+    }
+
+    /// The policy set of an organization whose policy revision was just read as
+    /// `revision` (authentication reads it with the key, saving a query per evaluation).
+    pub async fn current_at(
+        &self,
+        store: &SharedStore,
+        organization_id: &str,
+        revision: i64,
+    ) -> ApiResult<Arc<PolicySet>> {
         if let Some(cached) = self.cached_at(organization_id, revision) {
             return Ok(cached);
         }

@@ -94,7 +94,20 @@ pub trait Store: Send + Sync + 'static {
     async fn create_api_key(&self, ctx: &WriteContext, key: NewApiKey) -> StoreResult<ApiKey>;
 
     /// Finds a key by the hash of its secret, whatever its organization or state.
-    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
+        Ok(self
+            .find_api_key_with_revision(key_hash)
+            .await?
+            .map(|(key, _)| key))
+    }
+
+    /// Finds a key by the hash of its secret, with its organization's current policy
+    /// revision, in one query: what a request needs to authenticate and to know whether
+    /// its server's compiled policies are current.
+    async fn find_api_key_with_revision(
+        &self,
+        key_hash: &str,
+    ) -> StoreResult<Option<(ApiKey, i64)>>;
 
     /// Lists the keys of an organization, newest first.
     async fn list_api_keys(&self, organization_id: &str) -> StoreResult<Vec<ApiKey>>;

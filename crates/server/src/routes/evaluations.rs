@@ -145,9 +145,10 @@ pub async fn evaluate(
     let set = match drafts {
         Some(set) => Arc::new(set),
         None => {
+            let revision = caller.policy_revision;
             state
                 .engines
-                .current(&state.store, caller.organization_id())
+                .current_at(&state.store, caller.organization_id(), revision)
                 .await?
         }
     };

@@ -183,13 +183,21 @@ impl Store for PostgresStore {
         Ok(stored)
     }
 
-    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
-            .bind(key_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(api_key_from_row).transpose()
+    async fn find_api_key_with_revision(
+        &self,
+        key_hash: &str,
+    ) -> StoreResult<Option<(ApiKey, i64)>> {
+        let row = sqlx::query(
+            "SELECT k.*, o.policy_revision FROM api_keys k \
+             JOIN organizations o ON o.id = k.organization_id WHERE k.key_hash = $1",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let revision = row.try_get("policy_revision").map_err(map_error)?;
+        Ok(Some((api_key_from_row(&row)?, revision)))
     }
 
     async fn list_api_keys(&self, organization_id: &str) -> StoreResult<Vec<ApiKey>> {
