@@ -2,21 +2,19 @@
 //! gets the first answer again and changes nothing; the same key with another body is a
 //! 422. Keys belong to an organization and are kept with the answer in the store.
 //!
-//! Requests with the same key run one after the other within a server ([`KeyLocks`]), so a
-//! retry sent while the first request is still running waits for its answer. Across
-//! servers the store has no reservation: when a create fails with a conflict (the first
-//! request, on another server, made the same policy), the stored answer is looked for a
-//! few more times before the conflict is answered.
+//! The store reserves a key before the request runs (`Store::claim_idempotent`), so of
+//! several requests with one key, on one server or many, exactly one runs; the others wait
+//! for its answer and replay it. A request that fails releases its key, so that a retry
+//! runs anew, and so does a request whose client went away. A reservation left by a
+//! server that died is taken over after a minute.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use policycortex_store::IdempotentAnswer;
+use policycortex_store::{IdempotencyClaim, IdempotentAnswer, SharedStore};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
@@ -26,44 +24,10 @@ use crate::state::AppState;
 /// The request header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// How often, and how far apart, a conflicting create looks for an answer that another
-/// server is about to store.
-const CONFLICT_RECHECKS: u32 = 5;
-const CONFLICT_RECHECK_PAUSE: Duration = Duration::from_millis(100);
-
-/// The lock of one organization's idempotency key.
-type KeyLock = Arc<tokio::sync::Mutex<()>>;
-
-/// One lock per organization and idempotency key in use, so that requests with the same
-/// key run one at a time in this server.
-#[derive(Debug, Default)]
-pub struct KeyLocks {
-    held: Mutex<HashMap<(String, String), KeyLock>>,
-}
-
-impl KeyLocks {
-    fn lock_of(&self, organization_id: &str, key: &str) -> KeyLock {
-        let mut held = self
-            .held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        held.entry((organization_id.to_owned(), key.to_owned()))
-            .or_default()
-            .clone()
-    }
-
-    /// Forgets the lock of `key` once nobody else holds or waits for it.
-    fn release(&self, organization_id: &str, key: &str, lock: KeyLock) {
-        let mut held = self
-            .held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // One reference in the map, one here: nobody else is waiting.
-        if Arc::strong_count(&lock) <= 2 {
-            held.remove(&(organization_id.to_owned(), key.to_owned()));
-        }
-    }
-}
+/// How long, and how often, a request waits for the answer of another request with the
+/// same key that is still running.
+const PENDING_WAIT: Duration = Duration::from_secs(10);
+const PENDING_POLL: Duration = Duration::from_millis(50);
 
 /// Runs `handle` once per idempotency key: the first successful answer is stored and
 /// replayed for every retry with the same key and request.
@@ -83,49 +47,20 @@ where
         return handle().await;
     };
     let organization_id = caller.organization_id();
-    let lock = state.idempotency_locks.lock_of(organization_id, &key);
-    let guard = lock.lock().await;
-    let result = run_once(state, organization_id, &key, operation, body, handle).await;
-    drop(guard);
-    state.idempotency_locks.release(organization_id, &key, lock);
-    result
-}
-
-async fn run_once<F, Fut>(
-    state: &AppState,
-    organization_id: &str,
-    key: &str,
-    operation: &str,
-    body: &[u8],
-    handle: F,
-) -> ApiResult<Response>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = ApiResult<Response>>,
-{
     let request_hash = request_hash(operation, body);
 
-    if let Some(answer) = state.store.find_idempotent(organization_id, key).await? {
+    if let Some(answer) = wait_for_claim(state, organization_id, &key, &request_hash).await? {
         return replay(answer, &request_hash, operation);
     }
 
+    let mut claim = Claim::new(&state.store, organization_id, &key);
     let response = match handle().await {
-        Ok(response) => response,
-        Err(ApiError::Conflict(detail)) => {
-            // Another server may have just made this very thing for the same key.
-            for _ in 0..CONFLICT_RECHECKS {
-                tokio::time::sleep(CONFLICT_RECHECK_PAUSE).await;
-                if let Some(answer) = state.store.find_idempotent(organization_id, key).await? {
-                    return replay(answer, &request_hash, operation);
-                }
-            }
-            return Err(ApiError::Conflict(detail));
+        Ok(response) if response.status().is_success() => response,
+        other => {
+            claim.release().await?;
+            return other;
         }
-        Err(error) => return Err(error),
     };
-    if !response.status().is_success() {
-        return Ok(response);
-    }
     let (parts, body) = response.into_parts();
     let bytes = to_bytes(body, usize::MAX)
         .await
@@ -135,11 +70,94 @@ where
         status: parts.status.as_u16(),
         body: String::from_utf8_lossy(&bytes).into_owned(),
     };
-    state
-        .store
-        .save_idempotent(organization_id, key, &answer)
-        .await?;
+    claim.complete(&answer).await?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// A key this request has claimed. Unless it is completed or released, dropping it (the
+/// client went away and the request was cancelled) releases the key in the background, so
+/// that the client's retry runs instead of waiting out the claim timeout.
+struct Claim {
+    store: SharedStore,
+    organization_id: String,
+    key: String,
+    settled: bool,
+}
+
+impl Claim {
+    fn new(store: &SharedStore, organization_id: &str, key: &str) -> Self {
+        Self {
+            store: store.clone(),
+            organization_id: organization_id.to_owned(),
+            key: key.to_owned(),
+            settled: false,
+        }
+    }
+
+    async fn complete(&mut self, answer: &IdempotentAnswer) -> ApiResult<()> {
+        self.settled = true;
+        self.store
+            .complete_idempotent(&self.organization_id, &self.key, answer)
+            .await?;
+        Ok(())
+    }
+
+    async fn release(&mut self) -> ApiResult<()> {
+        self.settled = true;
+        self.store
+            .release_idempotent(&self.organization_id, &self.key)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.store.clone();
+        let organization_id = std::mem::take(&mut self.organization_id);
+        let key = std::mem::take(&mut self.key);
+        runtime.spawn(async move {
+            if let Err(error) = store.release_idempotent(&organization_id, &key).await {
+                tracing::warn!(%error, "could not release the idempotency key of a cancelled request");
+            }
+        });
+    }
+}
+
+/// Claims `key` for this request: `None` when it is ours to run, or the first request's
+/// answer once it has one. A key still pending after [`PENDING_WAIT`] is a 409.
+async fn wait_for_claim(
+    state: &AppState,
+    organization_id: &str,
+    key: &str,
+    request_hash: &str,
+) -> ApiResult<Option<IdempotentAnswer>> {
+    let deadline = tokio::time::Instant::now() + PENDING_WAIT;
+    loop {
+        let claim = state
+            .store
+            .claim_idempotent(organization_id, key, request_hash)
+            .await?;
+        match claim {
+            IdempotencyClaim::Claimed => return Ok(None),
+            IdempotencyClaim::Taken(answer) if answer.request_hash != request_hash => {
+                return Err(ApiError::IdempotencyKeyReused)
+            }
+            IdempotencyClaim::Taken(answer) if !answer.is_pending() => return Ok(Some(answer)),
+            IdempotencyClaim::Taken(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(ApiError::Conflict(
+                    "a request with this `Idempotency-Key` is still running; retry later".into(),
+                ))
+            }
+            IdempotencyClaim::Taken(_) => tokio::time::sleep(PENDING_POLL).await,
+        }
+    }
 }
 
 /// The key a request sent, if any: 1 to 255 visible ASCII characters.

@@ -6,7 +6,6 @@ use policycortex_engine::Limits;
 use policycortex_store::SharedStore;
 
 use crate::engines::Engines;
-use crate::idempotency::KeyLocks;
 use crate::rate_limit::RateLimiter;
 
 /// Settings of the HTTP layer.
@@ -50,8 +49,6 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// The settings this server runs with.
     pub config: Arc<ServerConfig>,
-    /// Requests with the same `Idempotency-Key` wait for each other here.
-    pub idempotency_locks: Arc<KeyLocks>,
 }
 
 impl AppState {
@@ -65,7 +62,6 @@ impl AppState {
                 config.rate_limit_burst,
             )),
             config: Arc::new(config),
-            idempotency_locks: Arc::new(KeyLocks::default()),
         }
     }
 }

@@ -20,6 +20,7 @@ both_stores!(
     two_concurrent_puts_with_the_same_if_match_make_one_200_and_one_412,
     an_idempotent_retry_returns_the_first_answer_and_creates_nothing,
     an_idempotency_key_reused_with_another_body_is_422,
+    a_rejected_create_leaves_its_idempotency_key_free_for_a_corrected_retry,
     concurrent_retries_with_one_idempotency_key_all_get_the_first_answer,
     idempotency_keys_belong_to_one_organization,
 );
@@ -514,6 +515,34 @@ async fn an_idempotency_key_reused_with_another_body_is_422(server: TestServer) 
         .unwrap();
 
     assert_problem(other, 422, "idempotency_key_reused").await;
+    let listed: Value = server.get("/v1/policies").await.json().await.unwrap();
+    assert_eq!(listed["pagination"]["total"], 1);
+}
+
+async fn a_rejected_create_leaves_its_idempotency_key_free_for_a_corrected_retry(
+    server: TestServer,
+) {
+    let mut broken = s3_policy();
+    broken["rules"][0]["condition"] = json!("resource.encryption.enabled ==");
+    let rejected = server
+        .request(Method::POST, "/v1/policies")
+        .header("idempotency-key", "fix-and-retry")
+        .json(&broken)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(rejected, 400, "invalid_input").await;
+
+    let corrected = server
+        .request(Method::POST, "/v1/policies")
+        .header("idempotency-key", "fix-and-retry")
+        .json(&s3_policy())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(corrected.status(), 201);
+    assert!(corrected.headers().get("idempotent-replayed").is_none());
     let listed: Value = server.get("/v1/policies").await.json().await.unwrap();
     assert_eq!(listed["pagination"]["total"], 1);
 }

@@ -323,3 +323,31 @@ async fn instances_starting_at_once_on_an_empty_database_both_open_it() {
         Bootstrap::KeysExist
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_sent_to_both_instances_at_once_creates_one_policy() {
+    let Some((a, b)) = two_instances(ServerConfig::default()).await else {
+        return;
+    };
+    for round in 0..5 {
+        let key = format!("create-once-{round}");
+        let mut body = s3_policy();
+        body["name"] = format!("encrypt-{round}").into();
+        let send = |server: &TestServer| {
+            server
+                .request(Method::POST, "/v1/policies")
+                .header("idempotency-key", key.as_str())
+                .json(&body)
+                .send()
+        };
+
+        let (on_a, on_b) = tokio::join!(send(&a), send(&b));
+
+        let (on_a, on_b) = (on_a.unwrap(), on_b.unwrap());
+        assert_eq!((on_a.status().as_u16(), on_b.status().as_u16()), (201, 201));
+        let (on_a, on_b): (Value, Value) = (on_a.json().await.unwrap(), on_b.json().await.unwrap());
+        assert_eq!(on_a["id"], on_b["id"]);
+    }
+    let listed: Value = a.get("/v1/policies").await.json().await.unwrap();
+    assert_eq!(listed["pagination"]["total"], 5);
+}

@@ -187,13 +187,26 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
     ) -> StoreResult<Option<IdempotentAnswer>>;
 
-    /// Stores the answer to an idempotent request; `false` when the key was taken meanwhile.
-    async fn save_idempotent(
+    /// Reserves an idempotency key for a request about to run, in one statement, so that of
+    /// several requests with one key on any number of servers exactly one runs. A pending
+    /// reservation older than [`IDEMPOTENCY_CLAIM_TIMEOUT`] is taken over.
+    async fn claim_idempotent(
+        &self,
+        organization_id: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> StoreResult<IdempotencyClaim>;
+
+    /// Stores the answer of the request that claimed `key`.
+    async fn complete_idempotent(
         &self,
         organization_id: &str,
         key: &str,
         answer: &IdempotentAnswer,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<()>;
+
+    /// Gives up a claim whose request failed, so that a retry runs anew.
+    async fn release_idempotent(&self, organization_id: &str, key: &str) -> StoreResult<()>;
 }
 
 /// A store shared by every request handler.

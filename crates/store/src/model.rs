@@ -281,13 +281,34 @@ pub struct AuditQuery {
     pub page: Option<PageRequest>,
 }
 
-/// The first answer to a request sent with an `Idempotency-Key`.
+/// The first answer to a request sent with an `Idempotency-Key`, or its reservation while
+/// that request runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentAnswer {
     /// SHA-256 of the request (method, path and body), to detect reuse with another body.
     pub request_hash: String,
-    /// The status code answered.
+    /// The status code answered; 0 while the first request is still running.
     pub status: u16,
-    /// The body answered.
+    /// The body answered; empty while the first request is still running.
     pub body: String,
 }
+
+impl IdempotentAnswer {
+    /// Whether the first request is still running.
+    pub fn is_pending(&self) -> bool {
+        self.status == 0
+    }
+}
+
+/// What [`crate::Store::claim_idempotent`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is this request's now: run it, then complete or release the key.
+    Claimed,
+    /// Another request holds the key (pending) or has answered it.
+    Taken(IdempotentAnswer),
+}
+
+/// How long a reservation may stay pending before another request may take it over: the
+/// server that made it has presumably died.
+pub const IDEMPOTENCY_CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

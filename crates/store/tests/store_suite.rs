@@ -81,7 +81,9 @@ suite!(
     sorting_by_severity_and_name_follows_the_order,
     the_policy_revision_grows_with_every_write,
     api_keys_are_found_by_hash_and_revoked,
-    an_idempotent_answer_is_saved_once,
+    an_idempotency_key_is_claimed_once_then_answered,
+    a_released_idempotency_key_can_be_claimed_again,
+    concurrent_claims_of_one_key_let_exactly_one_run,
     concurrent_creates_never_overshoot_the_policy_quota,
 );
 
@@ -494,35 +496,62 @@ async fn api_keys_are_found_by_hash_and_revoked(store: TestStore) {
     ));
 }
 
-async fn an_idempotent_answer_is_saved_once(store: TestStore) {
+async fn an_idempotency_key_is_claimed_once_then_answered(store: TestStore) {
     let ctx = organization(&store).await;
+    let org = ctx.organization_id.as_str();
     let answer = IdempotentAnswer {
         request_hash: "h".into(),
         status: 201,
         body: "{}".into(),
     };
 
-    let first = store
-        .save_idempotent(&ctx.organization_id, "k1", &answer)
-        .await
-        .unwrap();
-    let second = store
-        .save_idempotent(&ctx.organization_id, "k1", &answer)
-        .await
-        .unwrap();
+    let first = store.claim_idempotent(org, "k1", "h").await.unwrap();
+    let while_running = store.claim_idempotent(org, "k1", "h").await.unwrap();
+    store.complete_idempotent(org, "k1", &answer).await.unwrap();
+    let after = store.claim_idempotent(org, "k1", "h").await.unwrap();
+    let elsewhere = store.claim_idempotent("org_other", "k1", "h").await;
 
-    assert!(first && !second);
+    assert_eq!(first, IdempotencyClaim::Claimed);
+    let IdempotencyClaim::Taken(pending) = while_running else {
+        panic!("{while_running:?}")
+    };
+    assert!(pending.is_pending());
+    assert_eq!(after, IdempotencyClaim::Taken(answer.clone()));
     assert_eq!(
-        store
-            .find_idempotent(&ctx.organization_id, "k1")
-            .await
-            .unwrap(),
+        store.find_idempotent(org, "k1").await.unwrap(),
         Some(answer)
     );
+    assert_eq!(elsewhere.unwrap(), IdempotencyClaim::Claimed);
+}
+
+async fn a_released_idempotency_key_can_be_claimed_again(store: TestStore) {
+    let ctx = organization(&store).await;
+    let org = ctx.organization_id.as_str();
+
+    store.claim_idempotent(org, "k1", "h").await.unwrap();
+    store.release_idempotent(org, "k1").await.unwrap();
+
     assert_eq!(
-        store.find_idempotent("org_other", "k1").await.unwrap(),
-        None
+        store.claim_idempotent(org, "k1", "h").await.unwrap(),
+        IdempotencyClaim::Claimed
     );
+}
+
+async fn concurrent_claims_of_one_key_let_exactly_one_run(store: TestStore) {
+    let ctx = organization(&store).await;
+    let mut claims = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (shared, org) = ((*store).clone(), ctx.organization_id.clone());
+        claims.spawn(async move { shared.claim_idempotent(&org, "k1", "h").await.unwrap() });
+    }
+
+    let results = claims.join_all().await;
+
+    let claimed = results
+        .iter()
+        .filter(|claim| **claim == IdempotencyClaim::Claimed)
+        .count();
+    assert_eq!(claimed, 1, "{results:?}");
 }
 
 async fn concurrent_creates_never_overshoot_the_policy_quota(store: TestStore) {

@@ -516,26 +516,86 @@ impl Store for PostgresStore {
         }))
     }
 
-    async fn save_idempotent(
+    async fn claim_idempotent(
         &self,
         organization_id: &str,
         key: &str,
-        answer: &IdempotentAnswer,
-    ) -> StoreResult<bool> {
-        let saved = sqlx::query(
+        request_hash: &str,
+    ) -> StoreResult<IdempotencyClaim> {
+        let inserted = sqlx::query(
             "INSERT INTO idempotent_answers (organization_id, key, request_hash, status, body, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+             created_at) VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT DO NOTHING",
         )
         .bind(organization_id)
         .bind(key)
-        .bind(&answer.request_hash)
-        .bind(i32::from(answer.status))
-        .bind(&answer.body)
+        .bind(request_hash)
         .bind(now())
         .execute(&self.pool)
         .await
         .map_err(map_error)?;
-        Ok(saved.rows_affected() == 1)
+        if inserted.rows_affected() == 1 {
+            return Ok(IdempotencyClaim::Claimed);
+        }
+
+        // A reservation left pending by a server that died is taken over.
+        let taken_over = sqlx::query(
+            "UPDATE idempotent_answers SET request_hash = $1, created_at = $2 \
+             WHERE organization_id = $3 AND key = $4 AND status = 0 AND created_at < $5",
+        )
+        .bind(request_hash)
+        .bind(now())
+        .bind(organization_id)
+        .bind(key)
+        .bind(now() - IDEMPOTENCY_CLAIM_TIMEOUT)
+        .execute(&self.pool)
+        .await
+        .map_err(map_error)?;
+        if taken_over.rows_affected() == 1 {
+            return Ok(IdempotencyClaim::Claimed);
+        }
+
+        match self.find_idempotent(organization_id, key).await? {
+            Some(answer) => Ok(IdempotencyClaim::Taken(answer)),
+            // Released between the two statements: the caller tries again.
+            None => Ok(IdempotencyClaim::Taken(IdempotentAnswer {
+                request_hash: request_hash.to_owned(),
+                status: 0,
+                body: String::new(),
+            })),
+        }
+    }
+
+    async fn complete_idempotent(
+        &self,
+        organization_id: &str,
+        key: &str,
+        answer: &IdempotentAnswer,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE idempotent_answers SET status = $1, body = $2 \
+             WHERE organization_id = $3 AND key = $4 AND status = 0",
+        )
+        .bind(i32::from(answer.status))
+        .bind(&answer.body)
+        .bind(organization_id)
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn release_idempotent(&self, organization_id: &str, key: &str) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM idempotent_answers \
+             WHERE organization_id = $1 AND key = $2 AND status = 0",
+        )
+        .bind(organization_id)
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map_err(map_error)?;
+        Ok(())
     }
 }
 
