@@ -44,6 +44,9 @@ pub struct ServeArgs {
         default_value_t = 10_000
     )]
     statement_timeout_ms: u64,
+    /// Longest a request waits for a free database connection, in milliseconds (then 503).
+    #[arg(long, env = "POLICYCORTEX_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
+    acquire_timeout_ms: u64,
     /// Most policies one organization may hold.
     #[arg(
         long,
@@ -103,7 +106,7 @@ async fn serve(args: ServeArgs) -> u8 {
     let options = StoreOptions {
         max_connections: args.max_connections,
         statement_timeout: Duration::from_millis(args.statement_timeout_ms),
-        ..StoreOptions::default()
+        acquire_timeout: Duration::from_millis(args.acquire_timeout_ms),
     };
     let store = match policycortex_store::open(&args.database_url, &options).await {
         Ok(store) => store,
@@ -140,7 +143,8 @@ async fn serve(args: ServeArgs) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    tracing::info!(listen = %args.listen, "serving");
+    let listen = listener.local_addr().unwrap_or(args.listen);
+    tracing::info!(%listen, "serving");
 
     match policycortex_server::serve(listener, AppState::new(store, config), shutdown_signal())
         .await
