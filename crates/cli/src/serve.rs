@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use policycortex_engine::Limits;
 use policycortex_server::{bootstrap, AppState, Bootstrap, ServerConfig};
-use policycortex_store::StoreOptions;
+use policycortex_store::{IdempotencyLifetimes, StoreOptions};
 use tokio::net::TcpListener;
 
 use crate::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK};
@@ -63,6 +63,14 @@ pub struct ServeArgs {
     /// Most rules in one policy.
     #[arg(long, env = "POLICYCORTEX_MAX_RULES_PER_POLICY", default_value_t = 50)]
     max_rules_per_policy: usize,
+    /// How long the answer to a create with an `Idempotency-Key` is replayed, in hours.
+    #[arg(
+        long,
+        env = "POLICYCORTEX_IDEMPOTENCY_RETENTION_HOURS",
+        default_value_t = 24,
+        value_parser = clap::value_parser!(u64).range(1..=8760)
+    )]
+    idempotency_retention_hours: u64,
     /// Log format.
     #[arg(long, env = "POLICYCORTEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -107,6 +115,7 @@ async fn serve(args: ServeArgs) -> u8 {
         max_connections: args.max_connections,
         statement_timeout: Duration::from_millis(args.statement_timeout_ms),
         acquire_timeout: Duration::from_millis(args.acquire_timeout_ms),
+        ..StoreOptions::default()
     };
     let store = match policycortex_store::open(&args.database_url, &options).await {
         Ok(store) => store,
@@ -134,6 +143,10 @@ async fn serve(args: ServeArgs) -> u8 {
         policy_limits: Limits {
             max_rules: args.max_rules_per_policy,
             ..Limits::default()
+        },
+        idempotency: IdempotencyLifetimes {
+            answered: Duration::from_secs(args.idempotency_retention_hours * 60 * 60),
+            ..IdempotencyLifetimes::default()
         },
     };
     let listener = match TcpListener::bind(args.listen).await {

@@ -142,7 +142,7 @@ async fn wait_for_claim(
     loop {
         let claim = state
             .store
-            .claim_idempotent(organization_id, key, request_hash)
+            .claim_idempotent(organization_id, key, request_hash, state.config.idempotency)
             .await?;
         match claim {
             IdempotencyClaim::Claimed => return Ok(None),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use policycortex_engine::Limits;
-use policycortex_store::SharedStore;
+use policycortex_store::{IdempotencyLifetimes, SharedStore};
 
 use crate::engines::Engines;
 use crate::rate_limit::RateLimiter;
@@ -23,6 +23,8 @@ pub struct ServerConfig {
     pub max_policies_per_organization: u64,
     /// Bounds on each policy.
     pub policy_limits: Limits,
+    /// How long `Idempotency-Key` reservations and answers last.
+    pub idempotency: IdempotencyLifetimes,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +36,7 @@ impl Default for ServerConfig {
             max_batch_resources: 1000,
             max_policies_per_organization: 10_000,
             policy_limits: Limits::default(),
+            idempotency: IdempotencyLifetimes::default(),
         }
     }
 }

@@ -610,3 +610,51 @@ async fn concurrent_retries_with_one_idempotency_key_all_get_the_first_answer(se
     let listed: Value = server.get("/v1/policies").await.json().await.unwrap();
     assert_eq!(listed["pagination"]["total"], 3);
 }
+
+/// A server whose idempotent answers are replayed for 300 milliseconds only.
+async fn forgetful_server(backing: Backing) -> TestServer {
+    let config = policycortex_server::ServerConfig {
+        idempotency: policycortex_store::IdempotencyLifetimes {
+            answered: std::time::Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    TestServer::start(backing, config).await
+}
+
+async fn a_retry_after_the_retention_is_a_new_request(backing: Backing) {
+    let server = forgetful_server(backing).await;
+    let send = || {
+        server
+            .request(Method::POST, "/v1/policies")
+            .header("idempotency-key", "short-lived")
+            .json(&s3_policy())
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 201);
+    assert_eq!(
+        send().await.unwrap().status(),
+        201,
+        "replayed within the retention"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let late = send().await.unwrap();
+
+    assert!(late.headers().get("idempotent-replayed").is_none());
+    assert_problem(late, 409, "conflict").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_the_retention_is_a_new_request_on_sqlite() {
+    a_retry_after_the_retention_is_a_new_request(Backing::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_the_retention_is_a_new_request_on_postgres() {
+    let Some(backing) = Backing::postgres().await else {
+        return;
+    };
+    a_retry_after_the_retention_is_a_new_request(backing).await;
+}

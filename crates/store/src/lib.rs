@@ -187,14 +187,16 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
     ) -> StoreResult<Option<IdempotentAnswer>>;
 
-    /// Reserves an idempotency key for a request about to run, in one statement, so that of
-    /// several requests with one key on any number of servers exactly one runs. A pending
-    /// reservation older than [`IDEMPOTENCY_CLAIM_TIMEOUT`] is taken over.
+    /// Reserves an idempotency key for a request about to run, with one insert, so that of
+    /// several requests with one key on any number of servers exactly one runs. First it
+    /// deletes the organization's keys that have outlived `lifetimes`: reservations left
+    /// pending by a server that died, and answers past their retention.
     async fn claim_idempotent(
         &self,
         organization_id: &str,
         key: &str,
         request_hash: &str,
+        lifetimes: IdempotencyLifetimes,
     ) -> StoreResult<IdempotencyClaim>;
 
     /// Stores the answer of the request that claimed `key`.

@@ -309,6 +309,23 @@ pub enum IdempotencyClaim {
     Taken(IdempotentAnswer),
 }
 
-/// How long a reservation may stay pending before another request may take it over: the
-/// server that made it has presumably died.
-pub const IDEMPOTENCY_CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long idempotency keys last, counted from their claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyLifetimes {
+    /// How long a reservation may stay pending before another request may take it over:
+    /// the server that made it has presumably died.
+    pub pending: Duration,
+    /// How long an answer is replayed; after that the key is free again and its row is
+    /// deleted by the organization's next claim.
+    pub answered: Duration,
+}
+
+impl Default for IdempotencyLifetimes {
+    /// A minute pending; answers for 24 hours.
+    fn default() -> Self {
+        Self {
+            pending: Duration::from_secs(60),
+            answered: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}

@@ -84,6 +84,8 @@ suite!(
     an_idempotency_key_is_claimed_once_then_answered,
     a_released_idempotency_key_can_be_claimed_again,
     concurrent_claims_of_one_key_let_exactly_one_run,
+    a_reservation_pending_past_its_lifetime_is_taken_over,
+    an_answer_past_its_retention_is_forgotten_and_its_key_claimed_anew,
     concurrent_creates_never_overshoot_the_policy_quota,
 );
 
@@ -505,11 +507,22 @@ async fn an_idempotency_key_is_claimed_once_then_answered(store: TestStore) {
         body: "{}".into(),
     };
 
-    let first = store.claim_idempotent(org, "k1", "h").await.unwrap();
-    let while_running = store.claim_idempotent(org, "k1", "h").await.unwrap();
+    let first = store
+        .claim_idempotent(org, "k1", "h", LASTING)
+        .await
+        .unwrap();
+    let while_running = store
+        .claim_idempotent(org, "k1", "h", LASTING)
+        .await
+        .unwrap();
     store.complete_idempotent(org, "k1", &answer).await.unwrap();
-    let after = store.claim_idempotent(org, "k1", "h").await.unwrap();
-    let elsewhere = store.claim_idempotent("org_other", "k1", "h").await;
+    let after = store
+        .claim_idempotent(org, "k1", "h", LASTING)
+        .await
+        .unwrap();
+    let elsewhere = store
+        .claim_idempotent("org_other", "k1", "h", LASTING)
+        .await;
 
     assert_eq!(first, IdempotencyClaim::Claimed);
     let IdempotencyClaim::Taken(pending) = while_running else {
@@ -528,12 +541,83 @@ async fn a_released_idempotency_key_can_be_claimed_again(store: TestStore) {
     let ctx = organization(&store).await;
     let org = ctx.organization_id.as_str();
 
-    store.claim_idempotent(org, "k1", "h").await.unwrap();
+    store
+        .claim_idempotent(org, "k1", "h", LASTING)
+        .await
+        .unwrap();
     store.release_idempotent(org, "k1").await.unwrap();
 
     assert_eq!(
-        store.claim_idempotent(org, "k1", "h").await.unwrap(),
+        store
+            .claim_idempotent(org, "k1", "h", LASTING)
+            .await
+            .unwrap(),
         IdempotencyClaim::Claimed
+    );
+}
+
+/// Idempotency lifetimes no test outlives.
+const LASTING: IdempotencyLifetimes = IdempotencyLifetimes {
+    pending: std::time::Duration::from_secs(3600),
+    answered: std::time::Duration::from_secs(24 * 3600),
+};
+
+/// Idempotency lifetimes short enough to wait out.
+const BRIEF: IdempotencyLifetimes = IdempotencyLifetimes {
+    pending: std::time::Duration::from_millis(200),
+    answered: std::time::Duration::from_millis(200),
+};
+
+async fn a_reservation_pending_past_its_lifetime_is_taken_over(store: TestStore) {
+    let ctx = organization(&store).await;
+    let org = ctx.organization_id.as_str();
+    store.claim_idempotent(org, "k1", "h", BRIEF).await.unwrap();
+    let too_soon = store.claim_idempotent(org, "k1", "h", BRIEF).await.unwrap();
+
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let later = store
+        .claim_idempotent(org, "k1", "h2", BRIEF)
+        .await
+        .unwrap();
+
+    assert!(matches!(too_soon, IdempotencyClaim::Taken(ref pending) if pending.is_pending()));
+    assert_eq!(later, IdempotencyClaim::Claimed);
+    let row = store.find_idempotent(org, "k1").await.unwrap().unwrap();
+    assert_eq!(
+        row.request_hash, "h2",
+        "the new claim's request owns the key"
+    );
+}
+
+async fn an_answer_past_its_retention_is_forgotten_and_its_key_claimed_anew(store: TestStore) {
+    let ctx = organization(&store).await;
+    let org = ctx.organization_id.as_str();
+    let answer = IdempotentAnswer {
+        request_hash: "h".into(),
+        status: 201,
+        body: "{}".into(),
+    };
+    store
+        .claim_idempotent(org, "old", "h", BRIEF)
+        .await
+        .unwrap();
+    store
+        .complete_idempotent(org, "old", &answer)
+        .await
+        .unwrap();
+    store.claim_idempotent(org, "k1", "h", BRIEF).await.unwrap();
+    store.complete_idempotent(org, "k1", &answer).await.unwrap();
+    let replayed = store.claim_idempotent(org, "k1", "h", BRIEF).await.unwrap();
+
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let expired = store.claim_idempotent(org, "k1", "h", BRIEF).await.unwrap();
+
+    assert_eq!(replayed, IdempotencyClaim::Taken(answer));
+    assert_eq!(expired, IdempotencyClaim::Claimed);
+    assert_eq!(
+        store.find_idempotent(org, "old").await.unwrap(),
+        None,
+        "the claim deleted the organization's other expired answers"
     );
 }
 
@@ -542,7 +626,12 @@ async fn concurrent_claims_of_one_key_let_exactly_one_run(store: TestStore) {
     let mut claims = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let (shared, org) = ((*store).clone(), ctx.organization_id.clone());
-        claims.spawn(async move { shared.claim_idempotent(&org, "k1", "h").await.unwrap() });
+        claims.spawn(async move {
+            shared
+                .claim_idempotent(&org, "k1", "h", LASTING)
+                .await
+                .unwrap()
+        });
     }
 
     let results = claims.join_all().await;

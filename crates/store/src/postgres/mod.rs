@@ -521,7 +521,20 @@ impl Store for PostgresStore {
         organization_id: &str,
         key: &str,
         request_hash: &str,
+        lifetimes: IdempotencyLifetimes,
     ) -> StoreResult<IdempotencyClaim> {
+        let claimed_at = now();
+        sqlx::query(
+            "DELETE FROM idempotent_answers WHERE organization_id = $1 \
+             AND ((status = 0 AND created_at < $2) OR (status <> 0 AND created_at < $3))",
+        )
+        .bind(organization_id)
+        .bind(claimed_at - lifetimes.pending)
+        .bind(claimed_at - lifetimes.answered)
+        .execute(&self.pool)
+        .await
+        .map_err(map_error)?;
+
         let inserted = sqlx::query(
             "INSERT INTO idempotent_answers (organization_id, key, request_hash, status, body, \
              created_at) VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT DO NOTHING",
@@ -529,28 +542,11 @@ impl Store for PostgresStore {
         .bind(organization_id)
         .bind(key)
         .bind(request_hash)
-        .bind(now())
+        .bind(claimed_at)
         .execute(&self.pool)
         .await
         .map_err(map_error)?;
         if inserted.rows_affected() == 1 {
-            return Ok(IdempotencyClaim::Claimed);
-        }
-
-        // A reservation left pending by a server that died is taken over.
-        let taken_over = sqlx::query(
-            "UPDATE idempotent_answers SET request_hash = $1, created_at = $2 \
-             WHERE organization_id = $3 AND key = $4 AND status = 0 AND created_at < $5",
-        )
-        .bind(request_hash)
-        .bind(now())
-        .bind(organization_id)
-        .bind(key)
-        .bind(now() - IDEMPOTENCY_CLAIM_TIMEOUT)
-        .execute(&self.pool)
-        .await
-        .map_err(map_error)?;
-        if taken_over.rows_affected() == 1 {
             return Ok(IdempotencyClaim::Claimed);
         }
 

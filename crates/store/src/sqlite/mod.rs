@@ -483,7 +483,20 @@ impl Store for SqliteStore {
         organization_id: &str,
         key: &str,
         request_hash: &str,
+        lifetimes: IdempotencyLifetimes,
     ) -> StoreResult<IdempotencyClaim> {
+        let claimed_at = now();
+        sqlx::query(
+            "DELETE FROM idempotent_answers WHERE organization_id = ? \
+             AND ((status = 0 AND created_at < ?) OR (status <> 0 AND created_at < ?))",
+        )
+        .bind(organization_id)
+        .bind(timestamp_text(claimed_at - lifetimes.pending))
+        .bind(timestamp_text(claimed_at - lifetimes.answered))
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+
         let inserted = sqlx::query(
             "INSERT INTO idempotent_answers (organization_id, key, request_hash, status, body, \
              created_at) VALUES (?, ?, ?, 0, '', ?) ON CONFLICT DO NOTHING",
@@ -491,28 +504,11 @@ impl Store for SqliteStore {
         .bind(organization_id)
         .bind(key)
         .bind(request_hash)
-        .bind(timestamp_text(now()))
+        .bind(timestamp_text(claimed_at))
         .execute(&self.writer)
         .await
         .map_err(map_error)?;
         if inserted.rows_affected() == 1 {
-            return Ok(IdempotencyClaim::Claimed);
-        }
-
-        // A reservation left pending by a server that died is taken over.
-        let taken_over = sqlx::query(
-            "UPDATE idempotent_answers SET request_hash = ?, created_at = ? \
-             WHERE organization_id = ? AND key = ? AND status = 0 AND created_at < ?",
-        )
-        .bind(request_hash)
-        .bind(timestamp_text(now()))
-        .bind(organization_id)
-        .bind(key)
-        .bind(timestamp_text(now() - IDEMPOTENCY_CLAIM_TIMEOUT))
-        .execute(&self.writer)
-        .await
-        .map_err(map_error)?;
-        if taken_over.rows_affected() == 1 {
             return Ok(IdempotencyClaim::Claimed);
         }
 
