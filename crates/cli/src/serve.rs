@@ -115,7 +115,6 @@ async fn serve(args: ServeArgs) -> u8 {
         max_connections: args.max_connections,
         statement_timeout: Duration::from_millis(args.statement_timeout_ms),
         acquire_timeout: Duration::from_millis(args.acquire_timeout_ms),
-        ..StoreOptions::default()
     };
     let store = match policycortex_store::open(&args.database_url, &options).await {
         Ok(store) => store,
