@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use policycortex_engine::{FieldError, Severity};
-use policycortex_store::cursor::{decode_sequence, Cursor};
+use policycortex_store::cursor::{decode_sequence, Cursor, CursorFilters};
 use policycortex_store::{AuditQuery, PageRequest, PageStart, PolicyQuery, SortField, SortOrder};
 
 use crate::error::{ApiError, ApiResult};
@@ -145,8 +145,19 @@ pub fn policy_query(raw: Option<&str>) -> ApiResult<PolicyQuery> {
         Cursor::decode(text).map_err(|_| "a `next_cursor` value from an earlier page".into())
     });
 
+    let requested = CursorFilters::new(resource_type, severity, enabled, tags.unwrap_or_default());
+    let mut filters = requested.clone();
     let (sort_by, order, start) = match cursor {
         Some(cursor) => {
+            if let Some(field) = conflicting_filter(&requested, &cursor.filters) {
+                params.error(
+                    field,
+                    "conflicting_parameters",
+                    "differs from the filter of the walk `cursor` belongs to; drop it (the \
+                     cursor keeps its filters) or start a new walk",
+                );
+            }
+            filters = cursor.filters.clone();
             if offset.is_some() {
                 params.error(
                     "offset",
@@ -173,15 +184,41 @@ pub fn policy_query(raw: Option<&str>) -> ApiResult<PolicyQuery> {
     };
 
     params.finish(PolicyQuery {
-        resource_type,
-        severity,
-        enabled,
-        tags: tags.unwrap_or_default(),
+        resource_type: filters.resource_type,
+        severity: filters.severity,
+        enabled: filters.enabled,
+        tags: filters.tags,
         sort_by,
         order,
         limit,
         start,
     })
+}
+
+/// The first filter sent with a cursor that differs from the cursor's own; filters not
+/// sent are taken from the cursor.
+fn conflicting_filter(requested: &CursorFilters, walk: &CursorFilters) -> Option<&'static str> {
+    let differs = |sent: bool, same: bool| sent && !same;
+    if differs(
+        requested.resource_type.is_some(),
+        requested.resource_type == walk.resource_type,
+    ) {
+        Some("resource_type")
+    } else if differs(
+        requested.severity.is_some(),
+        requested.severity == walk.severity,
+    ) {
+        Some("severity")
+    } else if differs(
+        requested.enabled.is_some(),
+        requested.enabled == walk.enabled,
+    ) {
+        Some("enabled")
+    } else if differs(!requested.tags.is_empty(), requested.tags == walk.tags) {
+        Some("tags")
+    } else {
+        None
+    }
 }
 
 /// Parses `limit` and `cursor` of a sequence-ordered list (versions, audit events).

@@ -37,7 +37,7 @@ both_stores!(
     each_sort_field_sorts_in_both_orders,
     every_bad_query_value_is_a_400_naming_the_parameter,
     a_cursor_walk_sees_every_original_row_once_while_rows_come_and_go,
-    a_cursor_keeps_its_sort_and_takes_the_filters_again,
+    a_cursor_keeps_the_sort_and_filters_of_its_walk,
 );
 
 async fn the_reference_create_example_answers_201_with_the_whole_policy(server: TestServer) {
@@ -932,7 +932,7 @@ async fn a_cursor_walk_sees_every_original_row_once_while_rows_come_and_go(serve
     );
 }
 
-async fn a_cursor_keeps_its_sort_and_takes_the_filters_again(server: TestServer) {
+async fn a_cursor_keeps_the_sort_and_filters_of_its_walk(server: TestServer) {
     create_filterable(&server).await;
     let first = page(
         &server,
@@ -947,7 +947,12 @@ async fn a_cursor_keeps_its_sort_and_takes_the_filters_again(server: TestServer)
         &format!("/v1/policies?limit=5&enabled=true&cursor={cursor}"),
     )
     .await;
-    let unfiltered = page(&server, &format!("/v1/policies?limit=5&cursor={cursor}")).await;
+    let cursor_alone = page(&server, &format!("/v1/policies?limit=5&cursor={cursor}")).await;
+    let conflicting = server
+        .get(&format!(
+            "/v1/policies?limit=5&enabled=false&cursor={cursor}"
+        ))
+        .await;
 
     assert_eq!(
         names(&filtered),
@@ -955,8 +960,11 @@ async fn a_cursor_keeps_its_sort_and_takes_the_filters_again(server: TestServer)
         "sorted by name, as the cursor says"
     );
     assert_eq!(
-        names(&unfiltered),
-        ["b", "c", "d"],
-        "filters are not in the cursor"
+        names(&cursor_alone),
+        ["c", "d"],
+        "the cursor keeps its filters"
     );
+    let problem = assert_problem(conflicting, 400, "invalid_input").await;
+    assert_eq!(problem["errors"][0]["field"], "enabled");
+    assert_eq!(problem["errors"][0]["code"], "conflicting_parameters");
 }

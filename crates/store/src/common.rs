@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use policycortex_engine::{Policy, PolicySpec};
 use serde_json::{json, Map, Value};
 
-use crate::cursor::{Cursor, SortKey};
+use crate::cursor::{Cursor, CursorFilters, SortKey};
 use crate::model::{Page, PolicyQuery, SortField};
 use crate::StoreError;
 
@@ -156,6 +156,12 @@ pub fn into_page(mut rows: Vec<Policy>, query: &PolicyQuery, total: u64) -> Page
                 order: query.order,
                 key: sort_key(last, query.sort_by),
                 id: last.id.clone(),
+                filters: CursorFilters::new(
+                    query.resource_type.clone(),
+                    query.severity,
+                    query.enabled,
+                    query.tags.clone(),
+                ),
             }
             .encode(),
         ),

@@ -1,13 +1,16 @@
 //! Opaque cursors for keyset paging.
 //!
-//! A policy cursor names the sort it belongs to and the last row of the page it follows:
-//! that row's sort key and id. The next page starts strictly after that pair, so rows
-//! inserted or deleted meanwhile neither repeat nor hide a row of the walk. It is URL-safe
-//! base64 of a small JSON object; clients must treat it as opaque.
+//! A policy cursor names the walk it belongs to (its filters and sort) and the last row of
+//! the page it follows: that row's sort key and id. The next page starts strictly after
+//! that pair, so rows inserted or deleted meanwhile neither repeat nor hide a row of the
+//! walk, and a client may follow it without repeating the filters. It is URL-safe base64
+//! of a small JSON object; clients must treat it as opaque.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+
+use policycortex_engine::Severity;
 
 use crate::model::{SortField, SortOrder};
 
@@ -36,6 +39,46 @@ pub struct Cursor {
     /// The last row's id, which breaks ties between equal keys.
     #[serde(rename = "i")]
     pub id: String,
+    /// The filters of the walk.
+    #[serde(rename = "f", default)]
+    pub filters: CursorFilters,
+}
+
+/// The filters of a policy walk, as its cursor carries them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorFilters {
+    /// Only policies of this resource type.
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// Only policies of this severity.
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    /// Only enabled, or only disabled, policies.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Only policies that carry every one of these tags, sorted and without repeats.
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl CursorFilters {
+    /// The filters of a query; `tags` is sorted and deduplicated, since their order and
+    /// repeats do not change which policies match.
+    pub fn new(
+        resource_type: Option<String>,
+        severity: Option<Severity>,
+        enabled: Option<bool>,
+        mut tags: Vec<String>,
+    ) -> Self {
+        tags.sort();
+        tags.dedup();
+        Self {
+            resource_type,
+            severity,
+            enabled,
+            tags,
+        }
+    }
 }
 
 /// A cursor that is not one this server issued.
@@ -90,6 +133,12 @@ mod tests {
             order: SortOrder::Desc,
             key: SortKey::Int(3),
             id: "pol_abc".into(),
+            filters: CursorFilters::new(
+                Some("AWS::S3::Bucket".into()),
+                Some(Severity::High),
+                Some(true),
+                vec!["pci".into(), "dss".into()],
+            ),
         };
 
         assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);

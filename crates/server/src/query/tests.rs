@@ -85,6 +85,7 @@ fn a_cursor_carries_its_sort_and_refuses_offset_or_another_sort() {
         order: SortOrder::Asc,
         key: policycortex_store::cursor::SortKey::Text("b".into()),
         id: "pol_1".into(),
+        filters: CursorFilters::default(),
     }
     .encode();
 
@@ -108,5 +109,47 @@ fn a_cursor_carries_its_sort_and_refuses_offset_or_another_sort() {
     assert_eq!(
         errors(policy_query(Some("cursor=garbage"))),
         vec![("cursor".into(), "invalid_value".into())]
+    );
+}
+
+#[test]
+fn a_cursor_keeps_the_filters_of_its_walk_and_refuses_others() {
+    let cursor = Cursor {
+        sort_by: SortField::CreatedAt,
+        order: SortOrder::Desc,
+        key: policycortex_store::cursor::SortKey::Text("2026-01-01T00:00:00.000000Z".into()),
+        id: "pol_1".into(),
+        filters: CursorFilters::new(
+            Some("AWS::S3::Bucket".into()),
+            None,
+            Some(true),
+            vec!["pci".into(), "security".into()],
+        ),
+    }
+    .encode();
+
+    let alone = policy_query(Some(&format!("cursor={cursor}"))).unwrap();
+    let repeated = policy_query(Some(&format!(
+        "cursor={cursor}&resource_type=AWS::S3::Bucket&tags=security,pci&enabled=true"
+    )))
+    .unwrap();
+    let conflicting = errors(policy_query(Some(&format!(
+        "cursor={cursor}&resource_type=AWS::IAM::Role"
+    ))));
+    let added = errors(policy_query(Some(&format!(
+        "cursor={cursor}&severity=HIGH"
+    ))));
+
+    assert_eq!(alone.resource_type.as_deref(), Some("AWS::S3::Bucket"));
+    assert_eq!(alone.enabled, Some(true));
+    assert_eq!(alone.tags, vec!["pci".to_owned(), "security".to_owned()]);
+    assert_eq!(repeated.tags, alone.tags);
+    assert_eq!(
+        conflicting,
+        vec![("resource_type".into(), "conflicting_parameters".into())]
+    );
+    assert_eq!(
+        added,
+        vec![("severity".into(), "conflicting_parameters".into())]
     );
 }

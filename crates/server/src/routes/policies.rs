@@ -197,7 +197,7 @@ pub async fn create(
         ("tags" = Option<String>, Query, pattern = "^[^,]+(,[^,]+)*$", description = "Comma-separated; a policy must carry every one"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
         ("offset" = Option<u64>, Query, minimum = 0, maximum = 100000, description = "Rows to skip, 0 to 100,000, default 0; not with cursor"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page; any other value is a 400"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page; it keeps the sort and filters of its walk, so they may be left out; any other value, or another sort or filter, is a 400"),
         ("sort_by" = Option<SortBy>, Query, description = "created_at (default), updated_at, name or severity"),
         ("order" = Option<Order>, Query, description = "asc or desc (default)"),
     ),
