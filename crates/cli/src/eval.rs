@@ -7,9 +7,10 @@
 //! Lines, one `{"id", "resource_type", "resource"}` a line, or from one JSON document
 //! holding such an object or a list of them.
 //!
-//! JSON Lines are streamed: read, evaluated on every core and written a chunk at a time,
-//! so memory stays flat. A bad line stops the run with exit code 2, after the results of
-//! the chunks before it were written.
+//! JSON Lines are streamed a chunk at a time, so memory stays flat: one thread reads the
+//! next chunk while every core parses, evaluates and renders the current one, and the
+//! results are written in input order. A bad line stops the run with exit code 2, after
+//! the results of the chunks before it were written.
 
 use std::fs;
 use std::fs::File;
@@ -106,15 +107,14 @@ pub fn run(args: EvalArgs) -> u8 {
 fn evaluate_files(args: &EvalArgs) -> Result<u8, InputError> {
     let policies = load_policies(&args.policies)?;
     let set = PolicySet::build(&policies).map_err(|error| InputError(error.to_string()))?;
-    let mut output = Output::new(args.format);
+    let format = args.format;
+    let evaluate = |resource: Resource| {
+        let evaluation = set.evaluate(&resource.resource_type, &resource.document);
+        Evaluated::new(format, &resource, &evaluation)
+    };
+    let mut output = Output::new(format);
 
-    let streamed = stream_resources(&args.resources, |chunk| {
-        let evaluations: Vec<Evaluation> = chunk
-            .par_iter()
-            .map(|resource| set.evaluate(&resource.resource_type, &resource.document))
-            .collect();
-        output.write(&chunk, &evaluations)
-    });
+    let streamed = stream_resources(&args.resources, evaluate, |chunk| output.write(chunk));
     let finished = match streamed {
         Ok(()) => output.finish(),
         Err(Failure::Input(error)) => return Err(error),
@@ -230,58 +230,115 @@ enum Failure {
     Write(io::Error),
 }
 
-/// Hands the resources of `path` to `handle` [`CHUNK`] at a time, so that memory stays flat
-/// however long the input. JSON Lines are read a chunk at a time; a file whose first line
-/// is not a JSON value is read whole as one JSON document (an object or a list of them).
+/// Evaluates the resources of `path` with `evaluate` and hands the results to `write`
+/// [`CHUNK`] at a time, in input order, so that memory stays flat however long the input.
+///
+/// JSON Lines are read on a thread of their own while the previous chunk is parsed and
+/// evaluated on every core; a file whose first line is not a JSON value is read whole as
+/// one JSON document (an object or a list of them).
 fn stream_resources(
     path: &Path,
-    mut handle: impl FnMut(Vec<Resource>) -> io::Result<()>,
+    evaluate: impl Fn(Resource) -> Evaluated + Sync,
+    mut write: impl FnMut(Vec<Evaluated>) -> io::Result<()>,
 ) -> Result<(), Failure> {
     let open_error =
         |error: io::Error| Failure::Input(InputError(format!("{}: {error}", path.display())));
-    let lines = BufReader::new(File::open(path).map_err(open_error)?).lines();
-    let mut chunk: Vec<(usize, String)> = Vec::with_capacity(CHUNK);
-    let mut first = true;
+    let mut reader = BufReader::new(File::open(path).map_err(open_error)?);
+    let Some(first) = first_line(&mut reader).map_err(open_error)? else {
+        return Ok(());
+    };
+    if serde_json::from_str::<Value>(&first.1).is_err() {
+        return stream_document(path, evaluate, write);
+    }
 
-    for (index, line) in lines.enumerate() {
-        let line = line.map_err(open_error)?;
+    std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || read_chunks(reader, first, &chunks));
+        for chunk in received {
+            let chunk = chunk.map_err(open_error)?;
+            let evaluated = chunk
+                .into_par_iter()
+                .map(|(number, line)| {
+                    parse_line(path, number, &line).map(|resource| evaluate(resource))
+                })
+                .collect::<Vec<_>>();
+            let evaluated = evaluated
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .map_err(Failure::Input)?;
+            write(evaluated).map_err(Failure::Write)?;
+        }
+        Ok(())
+    })
+}
+
+/// A numbered line of JSON Lines.
+type Line = (usize, String);
+
+/// The first line with something on it, and its number.
+fn first_line(reader: &mut impl BufRead) -> io::Result<Option<Line>> {
+    let mut number = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        number += 1;
+        if !line.trim().is_empty() {
+            return Ok(Some((number, line)));
+        }
+    }
+}
+
+/// Reads the lines after `first` and sends them on in chunks of [`CHUNK`], skipping blank
+/// lines. Stops at the end of the input, at a read error (which is sent on), or when
+/// nobody receives any more.
+fn read_chunks(
+    reader: impl BufRead,
+    first: Line,
+    chunks: &std::sync::mpsc::SyncSender<io::Result<Vec<Line>>>,
+) {
+    let first_number = first.0;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    chunk.push(first);
+    for (index, line) in reader.lines().enumerate() {
+        let line = match line {
+            Ok(line) => line,
+            Err(error) => {
+                let _ = chunks.send(Err(error));
+                return;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
-        if std::mem::take(&mut first) && serde_json::from_str::<Value>(&line).is_err() {
-            return stream_document(path, handle);
-        }
-        let number = index + 1;
-        chunk.push((number, line));
+        chunk.push((first_number + index + 1, line));
         if chunk.len() == CHUNK {
-            handle(parse_lines(path, &chunk)?).map_err(Failure::Write)?;
-            chunk.clear();
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            if chunks.send(Ok(full)).is_err() {
+                return;
+            }
         }
     }
     if !chunk.is_empty() {
-        handle(parse_lines(path, &chunk)?).map_err(Failure::Write)?;
+        let _ = chunks.send(Ok(chunk));
     }
-    Ok(())
 }
 
-/// Parses a chunk of JSON Lines in parallel; an error names the file and line.
-fn parse_lines(path: &Path, chunk: &[(usize, String)]) -> Result<Vec<Resource>, Failure> {
-    chunk
-        .par_iter()
-        .map(|(number, line)| {
-            let at = |why: String| InputError(format!("{}:{number}: {why}", path.display()));
-            let item = serde_json::from_str(line)
-                .map_err(|error| at(format!("not valid JSON: {error}")))?;
-            resource_from(item, number - 1).map_err(at)
-        })
-        .collect::<Result<_, _>>()
-        .map_err(Failure::Input)
+/// One line of JSON Lines as a resource; an error names the file and line.
+fn parse_line(path: &Path, number: usize, line: &str) -> Result<Resource, InputError> {
+    let at = |why: String| InputError(format!("{}:{number}: {why}", path.display()));
+    let item =
+        serde_json::from_str(line).map_err(|error| at(format!("not valid JSON: {error}")))?;
+    resource_from(item, number - 1).map_err(at)
 }
 
-/// Reads `path` whole as one JSON document and hands its resources on in chunks.
+/// Reads `path` whole as one JSON document and evaluates its resources in chunks.
 fn stream_document(
     path: &Path,
-    mut handle: impl FnMut(Vec<Resource>) -> io::Result<()>,
+    evaluate: impl Fn(Resource) -> Evaluated + Sync,
+    mut write: impl FnMut(Vec<Evaluated>) -> io::Result<()>,
 ) -> Result<(), Failure> {
     let text = read(path).map_err(Failure::Input)?;
     let document: Value = serde_json::from_str(&text).map_err(|error| {
@@ -296,17 +353,20 @@ fn stream_document(
     };
 
     let mut resources = Vec::with_capacity(CHUNK.min(items.len()));
+    let mut evaluate_chunk = |resources: Vec<Resource>| {
+        write(resources.into_par_iter().map(&evaluate).collect()).map_err(Failure::Write)
+    };
     for (index, item) in items.into_iter().enumerate() {
         let resource = resource_from(item, index)
             .map_err(|why| InputError(format!("{}: item {index}: {why}", path.display())))
             .map_err(Failure::Input)?;
         resources.push(resource);
         if resources.len() == CHUNK {
-            handle(std::mem::take(&mut resources)).map_err(Failure::Write)?;
+            evaluate_chunk(std::mem::take(&mut resources))?;
         }
     }
     if !resources.is_empty() {
-        handle(resources).map_err(Failure::Write)?;
+        evaluate_chunk(resources)?;
     }
     Ok(())
 }
@@ -335,6 +395,26 @@ fn resource_from(item: Value, index: usize) -> Result<Resource, String> {
     })
 }
 
+/// What is kept of one evaluated resource: its counts and its text in the output format.
+/// Both are made on the worker thread that evaluated it, which also frees the document and
+/// the decisions, so that the thread writing the output has little else to do.
+struct Evaluated {
+    counts: Summary,
+    text: String,
+}
+
+impl Evaluated {
+    fn new(format: Format, resource: &Resource, evaluation: &Evaluation) -> Self {
+        let counts = Summary::of([evaluation]);
+        let text = match format {
+            Format::Jsonl => jsonl_line(resource, evaluation),
+            Format::Human => human_report(resource, evaluation),
+            Format::Summary => String::new(),
+        };
+        Self { counts, text }
+    }
+}
+
 /// Where results go: standard output in the chosen format, and the running counts.
 struct Output {
     format: Format,
@@ -352,15 +432,12 @@ impl Output {
     }
 
     /// Writes one chunk's results and counts them.
-    fn write(&mut self, resources: &[Resource], evaluations: &[Evaluation]) -> io::Result<()> {
-        for evaluation in evaluations {
-            self.summary.record(evaluation);
+    fn write(&mut self, chunk: Vec<Evaluated>) -> io::Result<()> {
+        for evaluated in &chunk {
+            self.summary.add(&evaluated.counts);
+            self.out.write_all(evaluated.text.as_bytes())?;
         }
-        match self.format {
-            Format::Jsonl => write_jsonl(&mut self.out, resources, evaluations),
-            Format::Human => write_human(&mut self.out, resources, evaluations),
-            Format::Summary => Ok(()),
-        }
+        Ok(())
     }
 
     /// Writes the closing lines of the format and answers the counts.
@@ -384,63 +461,45 @@ impl Output {
     }
 }
 
-fn write_jsonl(
-    out: &mut impl Write,
-    resources: &[Resource],
-    evaluations: &[Evaluation],
-) -> io::Result<()> {
-    let lines: Vec<String> = resources
-        .par_iter()
-        .zip(evaluations)
-        .map(|(resource, evaluation)| {
-            let record = Record {
-                id: &resource.id,
-                resource_type: &resource.resource_type,
-                evaluation,
-            };
-            serde_json::to_string(&record).unwrap_or_default()
-        })
-        .collect();
-    for line in lines {
-        writeln!(out, "{line}")?;
-    }
-    Ok(())
+/// The JSON Lines record of one resource, with its newline.
+fn jsonl_line(resource: &Resource, evaluation: &Evaluation) -> String {
+    let record = Record {
+        id: &resource.id,
+        resource_type: &resource.resource_type,
+        evaluation,
+    };
+    let mut line = serde_json::to_string(&record).unwrap_or_default();
+    line.push('\n');
+    line
 }
 
-fn write_human(
-    out: &mut impl Write,
-    resources: &[Resource],
-    evaluations: &[Evaluation],
-) -> io::Result<()> {
-    for (resource, evaluation) in resources.iter().zip(evaluations) {
-        let verdict = if evaluation.compliant {
-            "compliant"
-        } else {
-            "NON-COMPLIANT"
-        };
-        writeln!(
-            out,
-            "{} ({}): {verdict}",
-            resource.id, resource.resource_type
-        )?;
-        for decision in evaluation
-            .decisions
-            .iter()
-            .filter(|decision| !decision.violations.is_empty())
-        {
-            for violation in &decision.violations {
-                writeln!(
-                    out,
-                    "  DENY {} [{}]: {}",
-                    decision.policy_name,
-                    decision.severity.as_str(),
-                    violation.message
-                )?;
-            }
-            if let Some(action) = &decision.remediation_action {
-                writeln!(out, "       remediation: {action}")?;
-            }
+/// The readable report of one resource: its verdict, then each violation.
+fn human_report(resource: &Resource, evaluation: &Evaluation) -> String {
+    use std::fmt::Write as _;
+
+    let verdict = if evaluation.compliant {
+        "compliant"
+    } else {
+        "NON-COMPLIANT"
+    };
+    let mut report = format!("{} ({}): {verdict}\n", resource.id, resource.resource_type);
+    for decision in evaluation
+        .decisions
+        .iter()
+        .filter(|decision| !decision.violations.is_empty())
+    {
+        for violation in &decision.violations {
+            let _ = writeln!(
+                report,
+                "  DENY {} [{}]: {}",
+                decision.policy_name,
+                decision.severity.as_str(),
+                violation.message
+            );
+        }
+        if let Some(action) = &decision.remediation_action {
+            let _ = writeln!(report, "       remediation: {action}");
         }
     }
-    Ok(())
+    report
 }

@@ -133,4 +133,14 @@ impl Summary {
         self.denied += evaluation.denied();
         self.violations += evaluation.violations();
     }
+
+    /// Adds the counts of `other`, made over other evaluations.
+    pub fn add(&mut self, other: &Summary) {
+        self.resources += other.resources;
+        self.compliant += other.compliant;
+        self.non_compliant += other.non_compliant;
+        self.decisions += other.decisions;
+        self.denied += other.denied;
+        self.violations += other.violations;
+    }
 }
