@@ -258,9 +258,7 @@ fn stream_resources(
             let chunk = chunk.map_err(open_error)?;
             let evaluated = chunk
                 .into_par_iter()
-                .map(|(number, line)| {
-                    parse_line(path, number, &line).map(|resource| evaluate(resource))
-                })
+                .map(|(number, line)| parse_line(path, number, &line).map(&evaluate))
                 .collect::<Vec<_>>();
             let evaluated = evaluated
                 .into_iter()
