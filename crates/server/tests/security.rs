@@ -15,6 +15,7 @@ use support::*;
 
 both_stores!(
     an_operator_creates_an_organization_with_a_working_admin_key,
+    creating_an_organization_is_audited_in_both_organizations,
     a_created_key_has_the_published_shape_and_only_its_hash_is_stored,
     listing_keys_never_shows_a_secret_or_a_hash,
     a_revoked_key_is_401_on_its_next_request,
@@ -84,6 +85,51 @@ async fn an_operator_creates_an_organization_with_a_working_admin_key(server: Te
         .await
         .unwrap();
     assert_eq!(listed["pagination"]["total"], 0);
+}
+
+async fn creating_an_organization_is_audited_in_both_organizations(server: TestServer) {
+    let response = server
+        .request(Method::POST, "/v1/organizations")
+        .header("x-request-id", "make-acme")
+        .json(&json!({"name": "acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let organization_id = created["organization"]["id"].as_str().unwrap();
+    let key = created["api_key"]["key"].as_str().unwrap();
+
+    let ours: Value = server
+        .get("/v1/audit-events?action=organization.created")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let theirs: Value = server
+        .request_as(key, Method::GET, "/v1/audit-events")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let event = &ours["data"][0];
+    assert_eq!(ours["data"].as_array().unwrap().len(), 1, "{ours}");
+    assert_eq!(event["target_type"], "organization");
+    assert_eq!(event["target_id"], organization_id);
+    assert_eq!(event["request_id"], "make-acme");
+    assert_eq!(event["changes"]["name"], "acme");
+    assert_eq!(event["changes"]["api_key_id"], created["api_key"]["id"]);
+    let actions: Vec<&str> = theirs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["api_key.created"]);
+    assert_eq!(theirs["data"][0]["actor"], event["actor"]);
 }
 
 async fn a_created_key_has_the_published_shape_and_only_its_hash_is_stored(server: TestServer) {

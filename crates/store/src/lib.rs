@@ -87,6 +87,17 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Conflict`].
     async fn create_organization_with_id(&self, id: &str, name: &str) -> StoreResult<Organization>;
 
+    /// Creates an organization named `name` and its first key in one transaction, and
+    /// records `organization.created` in the creator's organization (`ctx`): neither exists
+    /// without the other, and the creator's trail shows which organization it made. The
+    /// key's `organization_id` is replaced by the new organization's id.
+    async fn create_organization_with_key(
+        &self,
+        ctx: &WriteContext,
+        name: &str,
+        key: NewApiKey,
+    ) -> StoreResult<(Organization, ApiKey)>;
+
     /// Counts API keys across all organizations (zero on a first start).
     async fn count_api_keys(&self) -> StoreResult<i64>;
 

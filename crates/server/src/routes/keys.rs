@@ -91,6 +91,20 @@ pub struct CreatedKey {
     pub created_at: DateTime<Utc>,
 }
 
+impl CreatedKey {
+    /// The answer for `stored`, whose secret is `secret`.
+    fn shown_once(stored: ApiKey, secret: String) -> Self {
+        Self {
+            id: stored.id,
+            key: secret,
+            name: stored.name,
+            scopes: scope_names(&stored.scopes),
+            expires_at: stored.expires_at,
+            created_at: stored.created_at,
+        }
+    }
+}
+
 /// A key as lists show it: never the secret.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeySummary {
@@ -184,14 +198,7 @@ pub async fn issue_key(
         expires_at,
     };
     let stored = store.create_api_key(ctx, new_key).await?;
-    Ok(CreatedKey {
-        id: stored.id,
-        key: secret,
-        name: stored.name,
-        scopes: scope_names(&stored.scopes),
-        expires_at: stored.expires_at,
-        created_at: stored.created_at,
-    })
+    Ok(CreatedKey::shown_once(stored, secret))
 }
 
 /// Create an organization and its first admin key (operator scope).
@@ -212,20 +219,20 @@ pub async fn create_organization(
     let request: OrganizationCreate = typed_body(&headers, &body)?;
     check_label("name", &request.name)?;
 
-    let organization = state.store.create_organization(&request.name).await?;
-    let ctx = WriteContext {
-        organization_id: organization.id.clone(),
-        ..caller.write_context()
+    let secret = keys::generate();
+    let first_key = NewApiKey {
+        organization_id: String::new(),
+        name: "admin".into(),
+        scopes: vec![Scope::Admin],
+        key_hash: keys::hash(&secret),
+        prefix: keys::display_prefix(&secret),
+        expires_at: None,
     };
-    let api_key = issue_key(
-        &state.store,
-        &ctx,
-        "admin".into(),
-        vec![Scope::Admin],
-        None,
-        None,
-    )
-    .await?;
+    let (organization, stored) = state
+        .store
+        .create_organization_with_key(&caller.write_context(), &request.name, first_key)
+        .await?;
+    let api_key = CreatedKey::shown_once(stored, secret);
     Ok((
         StatusCode::CREATED,
         Json(OrganizationCreated {

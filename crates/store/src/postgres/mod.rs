@@ -115,18 +115,9 @@ impl Store for PostgresStore {
             name: name.to_owned(),
             created_at: now(),
         };
-        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(&organization.id)
-            .bind(&organization.name)
-            .bind(organization.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|error| match error {
-                error if is_unique_violation(&error) => {
-                    StoreError::Conflict(format!("an organization `{id}` exists already"))
-                }
-                error => map_error(error),
-            })?;
+        let mut tx = self.begin().await?;
+        insert_organization(&mut tx, &organization).await?;
+        tx.commit().await.map_err(map_error)?;
         Ok(organization)
     }
 
@@ -138,49 +129,44 @@ impl Store for PostgresStore {
     }
 
     async fn create_api_key(&self, ctx: &WriteContext, key: NewApiKey) -> StoreResult<ApiKey> {
-        let stored = ApiKey {
-            id: new_id("key"),
-            organization_id: key.organization_id,
-            name: key.name,
-            scopes: key.scopes,
-            key_hash: key.key_hash,
-            prefix: key.prefix,
+        let mut tx = self.begin().await?;
+        let stored = insert_api_key(&mut tx, ctx, key).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(stored)
+    }
+
+    async fn create_organization_with_key(
+        &self,
+        ctx: &WriteContext,
+        name: &str,
+        mut key: NewApiKey,
+    ) -> StoreResult<(Organization, ApiKey)> {
+        let organization = Organization {
+            id: new_id("org"),
+            name: name.to_owned(),
             created_at: now(),
-            expires_at: key.expires_at,
-            revoked_at: None,
         };
-        let scope_names: Vec<&str> = stored.scopes.iter().map(|scope| scope.as_str()).collect();
+        key.organization_id = organization.id.clone();
 
         let mut tx = self.begin().await?;
-        lock_organization(&mut tx, &ctx.organization_id).await?;
-        sqlx::query(
-            "INSERT INTO api_keys (id, organization_id, name, scopes, key_hash, prefix, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&stored.id)
-        .bind(&stored.organization_id)
-        .bind(&stored.name)
-        .bind(&scope_names)
-        .bind(&stored.key_hash)
-        .bind(&stored.prefix)
-        .bind(stored.created_at)
-        .bind(stored.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_error)?;
-
-        let changes = serde_json::json!({ "name": stored.name, "scopes": scope_names });
+        insert_organization(&mut tx, &organization).await?;
+        let in_new_organization = WriteContext {
+            organization_id: organization.id.clone(),
+            ..ctx.clone()
+        };
+        let stored = insert_api_key(&mut tx, &in_new_organization, key).await?;
+        let changes = serde_json::json!({ "name": organization.name, "api_key_id": stored.id });
         insert_audit_event(
             &mut tx,
             ctx,
-            "api_key.created",
-            "api_key",
-            &stored.id,
+            "organization.created",
+            "organization",
+            &organization.id,
             changes,
         )
         .await?;
         tx.commit().await.map_err(map_error)?;
-        Ok(stored)
+        Ok((organization, stored))
     }
 
     async fn find_api_key_with_revision(
@@ -593,6 +579,68 @@ impl Store for PostgresStore {
         .map_err(map_error)?;
         Ok(())
     }
+}
+
+/// Inserts `organization`, inside `tx`; a taken id is a conflict.
+async fn insert_organization(
+    tx: &mut Transaction<'static, Postgres>,
+    organization: &Organization,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(&organization.id)
+        .bind(&organization.name)
+        .bind(organization.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(|error| match error {
+            error if is_unique_violation(&error) => StoreError::Conflict(format!(
+                "an organization `{}` exists already",
+                organization.id
+            )),
+            error => map_error(error),
+        })?;
+    Ok(())
+}
+
+/// Inserts `key` and records `api_key.created`, inside `tx`.
+async fn insert_api_key(
+    tx: &mut Transaction<'static, Postgres>,
+    ctx: &WriteContext,
+    key: NewApiKey,
+) -> StoreResult<ApiKey> {
+    let stored = ApiKey {
+        id: new_id("key"),
+        organization_id: key.organization_id,
+        name: key.name,
+        scopes: key.scopes,
+        key_hash: key.key_hash,
+        prefix: key.prefix,
+        created_at: now(),
+        expires_at: key.expires_at,
+        revoked_at: None,
+    };
+    let scope_names: Vec<&str> = stored.scopes.iter().map(|scope| scope.as_str()).collect();
+
+    lock_organization(tx, &ctx.organization_id).await?;
+    sqlx::query(
+        "INSERT INTO api_keys (id, organization_id, name, scopes, key_hash, prefix, \
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&stored.id)
+    .bind(&stored.organization_id)
+    .bind(&stored.name)
+    .bind(&scope_names)
+    .bind(&stored.key_hash)
+    .bind(&stored.prefix)
+    .bind(stored.created_at)
+    .bind(stored.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_error)?;
+
+    let changes = serde_json::json!({ "name": stored.name, "scopes": scope_names });
+    insert_audit_event(tx, ctx, "api_key.created", "api_key", &stored.id, changes).await?;
+    Ok(stored)
 }
 
 #[cfg(test)]
