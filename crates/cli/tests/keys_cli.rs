@@ -2,7 +2,6 @@
 //! printed once and works against a server on the same file; `list` never shows secrets;
 //! `revoke` stops the key; bad input exits 2 and a broken store exits 3.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use policycortex_server::{AppState, ServerConfig};
@@ -11,29 +10,9 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A scratch directory removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "policycortex-keys-cli-{}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    fn database_url(&self) -> String {
-        format!("sqlite://{}", self.0.join("keys.db").display())
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// The URL of a new SQLite database in `directory`.
+fn database_url(directory: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", directory.path().join("keys.db").display())
 }
 
 /// Runs `policycortex keys ARGS --database-url URL`.
@@ -112,8 +91,8 @@ impl Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_created_key_is_printed_once_and_works_against_a_server_on_the_same_file() {
-    let scratch = Scratch::new("create");
-    let url = scratch.database_url();
+    let scratch = tempfile::tempdir().unwrap();
+    let url = database_url(&scratch);
 
     let output = keys(
         &url,
@@ -157,8 +136,8 @@ fn regex_lite(text: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_shows_no_secret_and_a_revoked_key_stops_working() {
-    let scratch = Scratch::new("revoke");
-    let url = scratch.database_url();
+    let scratch = tempfile::tempdir().unwrap();
+    let url = database_url(&scratch);
     let (organization, created) = create(&url, &["--name", "ops", "--scopes", "admin"]);
     let id = created["id"].as_str().unwrap();
     let secret = created["key"].as_str().unwrap();
@@ -230,8 +209,8 @@ async fn list_shows_no_secret_and_a_revoked_key_stops_working() {
 
 #[test]
 fn bad_input_exits_2_and_a_broken_store_exits_3() {
-    let scratch = Scratch::new("errors");
-    let url = scratch.database_url();
+    let scratch = tempfile::tempdir().unwrap();
+    let url = database_url(&scratch);
 
     let unknown_scope = keys(&url, &["create", "--name", "x", "--scopes", "root"]);
     assert_eq!(unknown_scope.status.code(), Some(2));

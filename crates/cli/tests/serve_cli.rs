@@ -7,7 +7,6 @@
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -17,29 +16,9 @@ use serde_json::{json, Value};
 const BOOTSTRAP_KEY: &str = "pc_servecli_bootstrap_key_0123456789abcdef";
 const STARTUP_WAIT: Duration = Duration::from_secs(60);
 
-/// A scratch directory removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "policycortex-serve-cli-{}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    fn database_url(&self) -> String {
-        format!("sqlite://{}", self.0.join("serve.db").display())
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// The URL of a new SQLite database in `directory`.
+fn database_url(directory: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", directory.path().join("serve.db").display())
 }
 
 /// A running `policycortex serve` and the lines it has written to stderr.
@@ -157,9 +136,9 @@ fn policy() -> Value {
 
 #[tokio::test]
 async fn the_binary_serves_stops_on_sigterm_and_keeps_its_data_across_a_restart() {
-    let scratch = Scratch::new("restart");
+    let scratch = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let served = Served::start(&scratch.database_url(), Some(BOOTSTRAP_KEY));
+    let served = Served::start(&database_url(&scratch), Some(BOOTSTRAP_KEY));
 
     let created = client
         .post(served.url("/v1/policies"))
@@ -178,7 +157,7 @@ async fn the_binary_serves_stops_on_sigterm_and_keeps_its_data_across_a_restart(
         log.iter().any(|line| line.contains("\"stopped\"")),
         "{log:#?}"
     );
-    let restarted = Served::start(&scratch.database_url(), Some(BOOTSTRAP_KEY));
+    let restarted = Served::start(&database_url(&scratch), Some(BOOTSTRAP_KEY));
     let read = client
         .get(restarted.url(&path))
         .bearer_auth(BOOTSTRAP_KEY)
@@ -191,9 +170,9 @@ async fn the_binary_serves_stops_on_sigterm_and_keeps_its_data_across_a_restart(
 
 #[tokio::test]
 async fn a_first_start_without_a_bootstrap_key_prints_a_working_admin_key_once() {
-    let scratch = Scratch::new("generated");
+    let scratch = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let served = Served::start(&scratch.database_url(), None);
+    let served = Served::start(&database_url(&scratch), None);
 
     let key = served
         .stdout
@@ -215,7 +194,7 @@ async fn a_first_start_without_a_bootstrap_key_prints_a_working_admin_key_once()
         "the key was logged"
     );
 
-    let restarted = Served::start(&scratch.database_url(), Some(BOOTSTRAP_KEY));
+    let restarted = Served::start(&database_url(&scratch), Some(BOOTSTRAP_KEY));
     let refused = client
         .get(restarted.url("/v1/policies"))
         .bearer_auth(BOOTSTRAP_KEY)
