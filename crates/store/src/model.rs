@@ -142,6 +142,23 @@ pub struct NewApiKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl NewApiKey {
+    /// The key as it is stored: a new `key_…` id, created now, not revoked.
+    pub(crate) fn into_stored(self) -> ApiKey {
+        ApiKey {
+            id: crate::ids::new_id("key"),
+            organization_id: self.organization_id,
+            name: self.name,
+            scopes: self.scopes,
+            key_hash: self.key_hash,
+            prefix: self.prefix,
+            created_at: crate::common::now(),
+            expires_at: self.expires_at,
+            revoked_at: None,
+        }
+    }
+}
+
 /// The field a policy list is sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -572,17 +572,7 @@ async fn insert_api_key(
     ctx: &WriteContext,
     key: NewApiKey,
 ) -> StoreResult<ApiKey> {
-    let stored = ApiKey {
-        id: new_id("key"),
-        organization_id: key.organization_id,
-        name: key.name,
-        scopes: key.scopes,
-        key_hash: key.key_hash,
-        prefix: key.prefix,
-        created_at: now(),
-        expires_at: key.expires_at,
-        revoked_at: None,
-    };
+    let stored = key.into_stored();
     let scope_names: Vec<&str> = stored.scopes.iter().map(|scope| scope.as_str()).collect();
 
     sqlx::query(
