@@ -34,6 +34,14 @@ pub struct ServeArgs {
     /// Requests each API key may make at once, before the per-minute rate applies.
     #[arg(long, env = "POLICYCORTEX_RATE_LIMIT_BURST", default_value_t = 100)]
     rate_limit_burst: u32,
+    /// Failed authentications a client address may make a minute (as many at once) before
+    /// keys it has not used successfully are refused with 429 unread; 0 turns it off.
+    #[arg(
+        long,
+        env = "POLICYCORTEX_AUTH_FAILURES_PER_MINUTE",
+        default_value_t = 60
+    )]
+    auth_failures_per_minute: u32,
     /// Most database connections.
     #[arg(long, env = "POLICYCORTEX_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: u32,
@@ -136,6 +144,7 @@ async fn serve(args: ServeArgs) -> u8 {
     let config = ServerConfig {
         rate_limit_per_minute: args.rate_limit_per_minute,
         rate_limit_burst: args.rate_limit_burst,
+        auth_failures_per_minute: args.auth_failures_per_minute,
         max_policies_per_organization: args.max_policies_per_organization,
         max_body_bytes: args.max_body_bytes,
         max_batch_resources: args.max_batch_resources,

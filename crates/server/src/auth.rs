@@ -4,8 +4,11 @@
 //! The middleware [`authenticate`] puts a [`Caller`] in the request's extensions; handlers
 //! check the scope they need with [`Caller::require`]. A key is looked up by its hash on
 //! every request, so a revoked or expired key stops working at once, on every server.
+//! Failed authentications spend their client address's budget ([`crate::auth_failures`]).
 
-use axum::extract::{Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -64,11 +67,16 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip());
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
-    let (key, policy_revision) = match find_key(&state, authorization).await {
-        Ok(found) => found,
-        Err(error) => return error.into_response(),
-    };
+    let (key, policy_revision) =
+        match find_key_counting_failures(&state, address, authorization).await {
+            Ok(found) => found,
+            Err(error) => return error.into_response(),
+        };
 
     let quota = state.limiter.check(&key.id);
     let mut response = if quota.allowed {
@@ -93,15 +101,43 @@ pub async fn authenticate(
     response
 }
 
-/// The active key the `Authorization` header names, with its organization's policy
-/// revision.
-async fn find_key(
+/// [`find_key`], within the failure budget of the client's `address` (when known): an
+/// address that has spent it gets 429 before an unknown key is looked up, and every 401
+/// spends from it.
+async fn find_key_counting_failures(
     state: &AppState,
+    address: Option<IpAddr>,
     authorization: Option<HeaderValue>,
 ) -> ApiResult<(ApiKey, i64)> {
-    let header = authorization.ok_or(ApiError::Unauthorized(
-        "send an API key as `Authorization: Bearer KEY`",
-    ))?;
+    let hash = bearer_secret(authorization.as_ref()).map(keys::hash);
+    if let Some(address) = address {
+        let known = hash.as_ref().ok().map(String::as_str);
+        if let Some(retry_after) = state.auth_failures.blocked(address, known) {
+            return Err(ApiError::TooManyFailedAuthentications { retry_after });
+        }
+    }
+
+    let found = match &hash {
+        Ok(hash) => find_key(state, hash).await,
+        Err(why) => Err(ApiError::Unauthorized(why)),
+    };
+    match (&found, address) {
+        (Ok(_), _) => {
+            if let Ok(hash) = &hash {
+                state.auth_failures.record_success(hash);
+            }
+        }
+        (Err(ApiError::Unauthorized(_)), Some(address)) => {
+            state.auth_failures.record_failure(address);
+        }
+        _ => {}
+    }
+    found
+}
+
+/// The well-formed key of a `Bearer` `Authorization` header, or why there is none.
+fn bearer_secret(authorization: Option<&HeaderValue>) -> Result<&str, &'static str> {
+    let header = authorization.ok_or("send an API key as `Authorization: Bearer KEY`")?;
     // The scheme is case-insensitive (RFC 9110 section 11.1).
     let secret = header
         .to_str()
@@ -109,15 +145,17 @@ async fn find_key(
         .and_then(|value| value.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, secret)| secret.trim())
-        .ok_or(ApiError::Unauthorized(
-            "the `Authorization` header must be `Bearer KEY`",
-        ))?;
-    if !keys::is_well_formed(secret) {
-        return Err(ApiError::Unauthorized("the API key is malformed"));
+        .ok_or("the `Authorization` header must be `Bearer KEY`")?;
+    if keys::is_well_formed(secret) {
+        Ok(secret)
+    } else {
+        Err("the API key is malformed")
     }
+}
 
-    let hash = keys::hash(secret);
-    let found = state.store.find_api_key_with_revision(&hash).await?;
+/// The active key whose secret hashes to `hash`, with its organization's policy revision.
+async fn find_key(state: &AppState, hash: &str) -> ApiResult<(ApiKey, i64)> {
+    let found = state.store.find_api_key_with_revision(hash).await?;
     // The lookup already matched the hash; comparing again in constant time keeps the
     // final check free of timing differences whatever the database's comparison does.
     let found = found.filter(|(key, _)| bool::from(key.key_hash.as_bytes().ct_eq(hash.as_bytes())));

@@ -51,6 +51,12 @@ pub enum ApiError {
         /// Seconds until a request will be accepted again.
         retry_after: u64,
     },
+    /// 429: this client address has sent too many bad keys; retry after the given seconds.
+    #[error("too many failed authentications from this address; retry in {retry_after} seconds")]
+    TooManyFailedAuthentications {
+        /// Seconds until an unknown key from this address will be looked up again.
+        retry_after: u64,
+    },
     /// 503: the database cannot be reached; retry later.
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable(String),
@@ -75,7 +81,9 @@ impl ApiError {
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyFailedAuthentications { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,7 +99,7 @@ impl ApiError {
             Self::PreconditionFailed { .. } => "precondition_failed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
-            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimited { .. } | Self::TooManyFailedAuthentications { .. } => "rate_limited",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -225,7 +233,8 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after }
+            | Self::TooManyFailedAuthentications { retry_after } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

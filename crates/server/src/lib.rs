@@ -2,7 +2,8 @@
 //! OpenAPI document. This is the only crate that speaks HTTP.
 //!
 //! - [`routes`]: the route table and the handlers, one module per resource.
-//! - [`auth`] and [`keys`]: bearer keys, their format and their scopes.
+//! - [`auth`] and [`keys`]: bearer keys, their format and their scopes;
+//!   [`auth_failures`]: the budget of failed authentications per client address.
 //! - [`error`]: the problem+json answer of every failure.
 //! - [`observe`]: request ids, the log line per request.
 //! - [`engines`]: compiled policy sets per organization, kept fresh.
@@ -16,6 +17,7 @@
 )]
 
 pub mod auth;
+pub mod auth_failures;
 pub mod engines;
 pub mod error;
 pub mod idempotency;
@@ -28,6 +30,7 @@ pub mod routes;
 pub mod state;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use error::ApiError;
 use policycortex_store::{Scope, SharedStore, WriteContext};
@@ -109,13 +112,14 @@ pub async fn bootstrap(
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish.
+/// finish. Each request knows its client's address, for [`auth_failures`].
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -11,12 +11,17 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue};
 
+/// Most buckets one limiter keeps. Beyond it, full buckets (which are no different from
+/// new ones) are forgotten; if all are in use, every bucket is: memory stays bounded, at
+/// the price of a fresh budget for everyone.
+const MAX_BUCKETS: usize = 100_000;
+
 /// The limiter of one server.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_minute: u32,
     burst: u32,
-    /// Buckets by API key id.
+    /// Buckets by what is limited: an API key id, or a client address.
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
@@ -52,26 +57,42 @@ impl RateLimiter {
         self.check_at(key_id, Instant::now())
     }
 
+    /// Whether `key_id` has a request left, without taking it.
+    pub fn peek(&self, key_id: &str) -> Quota {
+        self.take_at(key_id, Instant::now(), false)
+    }
+
     fn check_at(&self, key_id: &str, now: Instant) -> Quota {
+        self.take_at(key_id, now, true)
+    }
+
+    /// Refills `key_id`'s bucket up to `now`, then takes one request from it if `take` and
+    /// one is left.
+    fn take_at(&self, key_id: &str, now: Instant, take: bool) -> Quota {
         let rate_per_second = f64::from(self.per_minute) / 60.0;
         let capacity = f64::from(self.burst);
         let mut buckets = self
             .buckets
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !take && !buckets.contains_key(key_id) {
+            return Quota {
+                allowed: true,
+                remaining: self.burst,
+                reset_seconds: 0,
+            };
+        }
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key_id) {
+            forget_full_buckets(&mut buckets, now, rate_per_second, capacity);
+        }
         let bucket = buckets.entry(key_id.to_owned()).or_insert(Bucket {
             tokens: capacity,
             refreshed: now,
         });
 
-        let elapsed = now
-            .saturating_duration_since(bucket.refreshed)
-            .as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate_per_second).min(capacity);
-        bucket.refreshed = now;
-
+        bucket.refill(now, rate_per_second, capacity);
         let allowed = bucket.tokens >= 1.0;
-        if allowed {
+        if allowed && take {
             bucket.tokens -= 1.0;
         }
         let missing = if allowed {
@@ -86,6 +107,11 @@ impl RateLimiter {
                 .as_secs_f64()
                 .ceil() as u64,
         }
+    }
+
+    /// Spends one request of `key_id`, whether or not one is left (a failure to count).
+    pub fn spend(&self, key_id: &str) {
+        self.take_at(key_id, Instant::now(), true);
     }
 
     /// Adds the `RateLimit-Policy` and `RateLimit` fields for `quota` to `headers`.
@@ -105,6 +131,31 @@ impl RateLimiter {
             headers.insert("ratelimit-policy", policy);
             headers.insert("ratelimit", state);
         }
+    }
+}
+
+impl Bucket {
+    /// Adds the tokens earned since the last refill, up to `capacity`.
+    fn refill(&mut self, now: Instant, rate_per_second: f64, capacity: f64) {
+        let elapsed = now.saturating_duration_since(self.refreshed).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate_per_second).min(capacity);
+        self.refreshed = now;
+    }
+}
+
+/// Drops the buckets that are full by `now`, or every bucket if none is.
+fn forget_full_buckets(
+    buckets: &mut HashMap<String, Bucket>,
+    now: Instant,
+    rate_per_second: f64,
+    capacity: f64,
+) {
+    buckets.retain(|_, bucket| {
+        bucket.refill(now, rate_per_second, capacity);
+        bucket.tokens < capacity
+    });
+    if buckets.len() >= MAX_BUCKETS {
+        buckets.clear();
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use policycortex_engine::Limits;
 use policycortex_store::{IdempotencyLifetimes, SharedStore};
 
+use crate::auth_failures::AuthFailures;
 use crate::engines::Engines;
 use crate::rate_limit::RateLimiter;
 
@@ -25,6 +26,9 @@ pub struct ServerConfig {
     pub policy_limits: Limits,
     /// How long `Idempotency-Key` reservations and answers last.
     pub idempotency: IdempotencyLifetimes,
+    /// Failed authentications a client address may make a minute (as many at once) before
+    /// its unknown keys are refused unread; 0 turns the limit off.
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +41,7 @@ impl Default for ServerConfig {
             max_policies_per_organization: 10_000,
             policy_limits: Limits::default(),
             idempotency: IdempotencyLifetimes::default(),
+            auth_failures_per_minute: 60,
         }
     }
 }
@@ -50,6 +55,8 @@ pub struct AppState {
     pub engines: Arc<Engines>,
     /// Request budgets by API key; used by the auth middleware.
     pub limiter: Arc<RateLimiter>,
+    /// Failed authentications by client address; used by the auth middleware.
+    pub auth_failures: Arc<AuthFailures>,
     /// The settings this server runs with.
     pub config: Arc<ServerConfig>,
 }
@@ -64,6 +71,7 @@ impl AppState {
                 config.rate_limit_per_minute,
                 config.rate_limit_burst,
             )),
+            auth_failures: Arc::new(AuthFailures::new(config.auth_failures_per_minute)),
             config: Arc::new(config),
         }
     }

@@ -841,6 +841,93 @@ async fn the_policy_quota_is_409_when_full_on_postgres() {
     the_policy_quota_of_an_organization_is_409_when_full(backing).await;
 }
 
+/// A server that lets a client address fail authentication 3 times a minute.
+async fn strict_server(backing: Backing) -> TestServer {
+    let config = ServerConfig {
+        auth_failures_per_minute: 3,
+        ..Default::default()
+    };
+    TestServer::start(backing, config).await
+}
+
+const GUESSED_KEY: &str = "guessed_key_guessed_key_guessed_key_0001";
+
+async fn an_address_that_keeps_failing_authentication_is_refused_before_any_lookup(
+    backing: Backing,
+) {
+    let server = strict_server(backing).await;
+    let key_in_use = server.key_with(&["policies:read"]).await;
+    assert_eq!(
+        server
+            .request_as(&key_in_use, Method::GET, "/v1/policies")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let unused_key = server.key_with(&["policies:read"]).await;
+    let guess = || {
+        server
+            .request_as(GUESSED_KEY, Method::GET, "/v1/policies")
+            .send()
+    };
+
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(guess().await.unwrap().status().as_u16());
+    }
+    let refused = guess().await.unwrap();
+    let no_key = server
+        .client
+        .get(format!("{}/v1/policies", server.base))
+        .send()
+        .await
+        .unwrap();
+    let first_use = server
+        .request_as(&unused_key, Method::GET, "/v1/policies")
+        .send()
+        .await
+        .unwrap();
+    let in_use = server
+        .request_as(&key_in_use, Method::GET, "/v1/policies")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(statuses, [401, 401, 401, 429]);
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem = assert_problem(refused, 429, "rate_limited").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("failed authentications"),
+        "{problem}"
+    );
+    assert_eq!(no_key.status(), 429, "a missing key is a failure too");
+    assert_eq!(
+        first_use.status(),
+        429,
+        "an unknown key waits for the budget"
+    );
+    assert_eq!(in_use.status(), 200, "a key that worked here keeps working");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_are_limited_per_address_on_sqlite() {
+    an_address_that_keeps_failing_authentication_is_refused_before_any_lookup(Backing::sqlite())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_are_limited_per_address_on_postgres() {
+    let Some(backing) = Backing::postgres().await else {
+        return;
+    };
+    an_address_that_keeps_failing_authentication_is_refused_before_any_lookup(backing).await;
+}
+
 /// Every log line of this test process, as written by [`CapturingSubscriber`].
 fn captured_log() -> &'static Arc<Mutex<String>> {
     static LOG: OnceLock<Arc<Mutex<String>>> = OnceLock::new();
