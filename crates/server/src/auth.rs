@@ -118,19 +118,13 @@ async fn find_key_counting_failures(
     }
 
     let found = match &hash {
-        Ok(hash) => find_key(state, hash).await,
+        Ok(hash) => find_key(state, hash)
+            .await
+            .inspect(|_| state.auth_failures.record_success(hash)),
         Err(why) => Err(ApiError::Unauthorized(why)),
     };
-    match (&found, address) {
-        (Ok(_), _) => {
-            if let Ok(hash) = &hash {
-                state.auth_failures.record_success(hash);
-            }
-        }
-        (Err(ApiError::Unauthorized(_)), Some(address)) => {
-            state.auth_failures.record_failure(address);
-        }
-        _ => {}
+    if let (Err(ApiError::Unauthorized(_)), Some(address)) = (&found, address) {
+        state.auth_failures.record_failure(address);
     }
     found
 }
