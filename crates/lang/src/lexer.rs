@@ -40,6 +40,21 @@ pub(crate) enum Tok {
 }
 
 impl Tok {
+    /// Whether the token can end an operand (a name, a literal, a closing bracket).
+    fn ends_operand(&self) -> bool {
+        match self {
+            Tok::Ident(_)
+            | Tok::Int(_)
+            | Tok::Float(_)
+            | Tok::Str(_)
+            | Tok::True
+            | Tok::False
+            | Tok::Null => true,
+            Tok::Punct(p) => matches!(*p, ")" | "]" | "}"),
+            Tok::In | Tok::End => false,
+        }
+    }
+
     /// How the token reads in an error message.
     pub fn describe(&self) -> String {
         match self {
@@ -68,11 +83,13 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>> {
     let mut lexer = Lexer {
         src: source,
         pos: 0,
+        after_operand: false,
     };
     let mut tokens = Vec::new();
     loop {
         let token = lexer.next_token()?;
         let end = token.kind == Tok::End;
+        lexer.after_operand = token.kind.ends_operand();
         tokens.push(token);
         if end {
             return Ok(tokens);
@@ -83,6 +100,9 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>> {
 struct Lexer<'s> {
     src: &'s str,
     pos: usize,
+    /// Whether the last token ended an operand, after which `.` selects a field: `a.b`,
+    /// but `.5` is a number.
+    after_operand: bool,
 }
 
 impl Lexer<'_> {
@@ -118,7 +138,9 @@ impl Lexer<'_> {
             return Ok(self.token(Tok::End, start));
         };
 
-        if c.is_ascii_digit() {
+        let starts_fraction =
+            c == '.' && !self.after_operand && self.peek_at(1).is_some_and(|c| c.is_ascii_digit());
+        if c.is_ascii_digit() || starts_fraction {
             return self.number();
         }
         if matches!(c, 'r' | 'R') && matches!(self.peek_at(1), Some('\'' | '"')) {

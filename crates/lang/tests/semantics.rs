@@ -59,6 +59,10 @@ fn literals_evaluate_to_their_json_values() {
             ("1.5", json!(1.5)),
             ("1e3", json!(1000.0)),
             ("2.5E-1", json!(0.25)),
+            (".5", json!(0.5)),
+            ("-.25", json!(-0.25)),
+            (".5e1", json!(5.0)),
+            ("[.5, (.5)]", json!([0.5, 0.5])),
             ("-9223372036854775808", json!(i64::MIN)),
             ("'single'", json!("single")),
             ("\"double\"", json!("double")),
@@ -153,6 +157,7 @@ fn equality_is_structural_and_numeric() {
         &[
             ("1 == 1.0", json!(true)),
             ("resource.ratio == 1.5", json!(true)),
+            ("resource.ratio > .5", json!(true)),
             ("resource.size == 3.0", json!(true)),
             ("'a' == 'a'", json!(true)),
             ("'a' == 'b'", json!(false)),
