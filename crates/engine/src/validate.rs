@@ -341,10 +341,12 @@ fn read_fields(
             "severity" => patch.severity = typed(key, value, errors),
             "enabled" => patch.enabled = typed(key, value, errors),
             "rules" => patch.rules = read_rules(value, errors),
-            "compliance_frameworks" => patch.compliance_frameworks = typed(key, value, errors),
+            "compliance_frameworks" => {
+                patch.compliance_frameworks = read_strings(key, value, errors)
+            }
             "auto_remediation" => patch.auto_remediation = typed(key, value, errors),
             "remediation_action" => patch.remediation_action = typed(key, value, errors).map(Some),
-            _ => patch.tags = typed(key, value, errors),
+            _ => patch.tags = read_strings(key, value, errors),
         }
     }
     if creating {
@@ -445,6 +447,32 @@ fn typed<T: DeserializeOwned>(
             None
         }
     }
+}
+
+/// Reads a list of strings, naming every entry that is not one (`tags[1]`, `tags[3]`).
+fn read_strings(path: &str, value: &Value, errors: &mut Vec<FieldError>) -> Option<Vec<String>> {
+    let Value::Array(items) = value else {
+        errors.push(FieldError::new(
+            path,
+            "invalid_type",
+            "must be a list of strings",
+        ));
+        return None;
+    };
+    let before = errors.len();
+    let strings: Vec<String> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| match item {
+            Value::String(text) => Some(text.clone()),
+            _ => {
+                let field = format!("{path}[{index}]");
+                errors.push(FieldError::new(field, "invalid_type", "must be a string"));
+                None
+            }
+        })
+        .collect();
+    (errors.len() == before).then_some(strings)
 }
 
 /// Checks the product's rules on each field a patch sends.

@@ -261,3 +261,25 @@ fn an_update_checked_with_limits_lists_type_and_rule_errors_together() {
         vec![("severity", "invalid_type"), ("name", "required")]
     );
 }
+
+#[test]
+fn every_entry_of_a_string_list_that_is_not_a_string_is_named() {
+    let body = serde_json::json!({
+        "name": "tagged",
+        "resource_type": "AWS::S3::Bucket",
+        "rules": [{"condition": "true", "effect": "DENY", "message": "no"}],
+        "tags": [1, "ok", {"a": 1}],
+        "compliance_frameworks": "SOC2"
+    });
+
+    let errors = create(body).unwrap_err();
+
+    assert_eq!(
+        fields(&errors),
+        vec![
+            ("compliance_frameworks", "invalid_type"),
+            ("tags[0]", "invalid_type"),
+            ("tags[2]", "invalid_type"),
+        ]
+    );
+}
