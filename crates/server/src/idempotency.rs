@@ -221,3 +221,74 @@ fn replay(answer: IdempotentAnswer, request_hash: &str, operation: &str) -> ApiR
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The claim guard against a real SQLite store.
+
+    use policycortex_store::{IdempotencyLifetimes, StoreOptions};
+
+    use super::*;
+
+    /// A store on a new SQLite file, and an organization in it.
+    async fn scratch_store() -> (SharedStore, String, tempfile::TempDir) {
+        let directory = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", directory.path().join("test.db").display());
+        let store = policycortex_store::open(&url, &StoreOptions::default())
+            .await
+            .unwrap();
+        let organization = store.create_organization("test").await.unwrap().id;
+        (store, organization, directory)
+    }
+
+    #[tokio::test]
+    async fn a_claim_dropped_before_it_is_settled_gives_its_key_back() {
+        let (store, organization, _directory) = scratch_store().await;
+        let lifetimes = IdempotencyLifetimes::default();
+        let first = store
+            .claim_idempotent(&organization, "k", "h", lifetimes)
+            .await
+            .unwrap();
+        assert_eq!(first, IdempotencyClaim::Claimed);
+
+        // As when the client goes away and the request's future is dropped.
+        drop(Claim::new(&store, &organization, "k"));
+
+        for _ in 0..200 {
+            if store
+                .find_idempotent(&organization, "k")
+                .await
+                .unwrap()
+                .is_none()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the dropped claim kept its key");
+    }
+
+    #[tokio::test]
+    async fn a_completed_claim_keeps_its_answer_when_dropped() {
+        let (store, organization, _directory) = scratch_store().await;
+        store
+            .claim_idempotent(&organization, "k", "h", IdempotencyLifetimes::default())
+            .await
+            .unwrap();
+        let answer = IdempotentAnswer {
+            request_hash: "h".into(),
+            status: 201,
+            body: "{}".into(),
+        };
+
+        let mut claim = Claim::new(&store, &organization, "k");
+        claim.complete(&answer).await.unwrap();
+        drop(claim);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        assert_eq!(
+            store.find_idempotent(&organization, "k").await.unwrap(),
+            Some(answer)
+        );
+    }
+}
