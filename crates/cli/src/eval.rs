@@ -247,6 +247,7 @@ fn stream_resources(
     let Some(first) = first_line(&mut reader).map_err(open_error)? else {
         return Ok(());
     };
+    // A first line that is no JSON value on its own starts one document over many lines.
     if serde_json::from_str::<Value>(&first.1).is_err() {
         return stream_document(path, evaluate, write);
     }
