@@ -24,6 +24,7 @@
 //! writes, and `listing` builds the SQL of lists.
 
 mod history;
+mod keys;
 mod listing;
 mod locks;
 mod rows;
@@ -37,6 +38,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 
 use self::history::{bump_policy_revision, insert_audit_event, record_policy_change};
+use self::keys::{insert_api_key, insert_organization};
 use self::listing::{
     audit_events_select, push_after_cursor, push_order_and_bounds, push_policy_filters,
 };
@@ -579,58 +581,6 @@ impl Store for PostgresStore {
         .map_err(map_error)?;
         Ok(())
     }
-}
-
-/// Inserts `organization`, inside `tx`; a taken id is a conflict.
-async fn insert_organization(
-    tx: &mut Transaction<'static, Postgres>,
-    organization: &Organization,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
-        .bind(&organization.id)
-        .bind(&organization.name)
-        .bind(organization.created_at)
-        .execute(&mut **tx)
-        .await
-        .map_err(|error| match error {
-            error if is_unique_violation(&error) => StoreError::Conflict(format!(
-                "an organization `{}` exists already",
-                organization.id
-            )),
-            error => map_error(error),
-        })?;
-    Ok(())
-}
-
-/// Inserts `key` and records `api_key.created`, inside `tx`.
-async fn insert_api_key(
-    tx: &mut Transaction<'static, Postgres>,
-    ctx: &WriteContext,
-    key: NewApiKey,
-) -> StoreResult<ApiKey> {
-    let stored = key.into_stored();
-    let scope_names: Vec<&str> = stored.scopes.iter().map(|scope| scope.as_str()).collect();
-
-    lock_organization(tx, &ctx.organization_id).await?;
-    sqlx::query(
-        "INSERT INTO api_keys (id, organization_id, name, scopes, key_hash, prefix, \
-         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&stored.id)
-    .bind(&stored.organization_id)
-    .bind(&stored.name)
-    .bind(&scope_names)
-    .bind(&stored.key_hash)
-    .bind(&stored.prefix)
-    .bind(stored.created_at)
-    .bind(stored.expires_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_error)?;
-
-    let changes = serde_json::json!({ "name": stored.name, "scopes": scope_names });
-    insert_audit_event(tx, ctx, "api_key.created", "api_key", &stored.id, changes).await?;
-    Ok(stored)
 }
 
 #[cfg(test)]
