@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 
 /// PolicyCortex: policy-as-code for cloud governance.
 #[derive(Debug, Parser)]
-#[command(name = "policycortex", version, about)]
+#[command(name = "policycortex", version, about, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,10 +32,18 @@ enum Command {
     /// Run the HTTP service.
     Serve(serve::ServeArgs),
     /// Evaluate resources against policies offline, without a server.
+    #[command(after_help = EXIT_CODES)]
     Eval(eval::EvalArgs),
     /// Create, list and revoke API keys directly in the database.
     Keys(keys::KeysArgs),
 }
+
+/// The exit codes, as `--help` lists them.
+const EXIT_CODES: &str = "Exit codes:
+  0  success (for `eval`: every resource compliant)
+  1  `eval` found a non-compliant resource
+  2  bad input or usage
+  3  the service or the store failed";
 
 /// Exit code: every resource compliant, or the command succeeded.
 pub const EXIT_OK: u8 = 0;

@@ -307,3 +307,22 @@ fn an_inventory_longer_than_one_chunk_streams_in_order_with_exact_counts() {
     assert_eq!(counts["non_compliant"], 6_666);
     assert_eq!(summary.status.code(), Some(1));
 }
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let output = Command::new(env!("CARGO_BIN_EXE_policycortex"))
+        .args(["eval", "--help"])
+        .output()
+        .unwrap();
+
+    assert!(output.status.success());
+    let help = stdout(&output);
+    for line in [
+        "0  success",
+        "1  `eval` found a non-compliant resource",
+        "2  bad input",
+        "3  the service or the store failed",
+    ] {
+        assert!(help.contains(line), "{line} missing from:\n{help}");
+    }
+}
