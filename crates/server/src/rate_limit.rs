@@ -1,5 +1,6 @@
-//! Per-key rate limits: a token bucket per API key, announced on every answer with the
-//! IETF `RateLimit-Policy` and `RateLimit` fields.
+//! Token-bucket rate limits: one bucket per API key, announced on every answer with the
+//! IETF `RateLimit-Policy` and `RateLimit` fields; the same limiter keeps the budgets of
+//! failed authentications per client address ([`crate::auth_failures`]).
 //!
 //! A key may spend `burst` requests at once and regains `per_minute` requests a minute.
 //! Buckets live in this process: with several servers, each enforces the limit on its own
@@ -109,7 +110,8 @@ impl RateLimiter {
         }
     }
 
-    /// Spends one request of `key_id`, whether or not one is left (a failure to count).
+    /// Spends one request of `key_id` if one is left, as a failure to count; an empty
+    /// bucket stays empty.
     pub fn spend(&self, key_id: &str) {
         self.take_at(key_id, Instant::now(), true);
     }
