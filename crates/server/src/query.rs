@@ -198,27 +198,27 @@ pub fn policy_query(raw: Option<&str>) -> ApiResult<PolicyQuery> {
 /// The first filter sent with a cursor that differs from the cursor's own; filters not
 /// sent are taken from the cursor.
 fn conflicting_filter(requested: &CursorFilters, walk: &CursorFilters) -> Option<&'static str> {
-    let differs = |sent: bool, same: bool| sent && !same;
-    if differs(
-        requested.resource_type.is_some(),
-        requested.resource_type == walk.resource_type,
-    ) {
-        Some("resource_type")
-    } else if differs(
-        requested.severity.is_some(),
-        requested.severity == walk.severity,
-    ) {
-        Some("severity")
-    } else if differs(
-        requested.enabled.is_some(),
-        requested.enabled == walk.enabled,
-    ) {
-        Some("enabled")
-    } else if differs(!requested.tags.is_empty(), requested.tags == walk.tags) {
-        Some("tags")
-    } else {
-        None
-    }
+    let sent_and_different = [
+        (
+            "resource_type",
+            requested.resource_type.is_some() && requested.resource_type != walk.resource_type,
+        ),
+        (
+            "severity",
+            requested.severity.is_some() && requested.severity != walk.severity,
+        ),
+        (
+            "enabled",
+            requested.enabled.is_some() && requested.enabled != walk.enabled,
+        ),
+        (
+            "tags",
+            !requested.tags.is_empty() && requested.tags != walk.tags,
+        ),
+    ];
+    sent_and_different
+        .into_iter()
+        .find_map(|(field, conflicts)| conflicts.then_some(field))
 }
 
 /// Parses `limit` and `cursor` of a sequence-ordered list (versions, audit events).

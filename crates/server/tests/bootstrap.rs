@@ -6,6 +6,8 @@ use policycortex_server::{bootstrap, Bootstrap, BOOTSTRAP_ORGANIZATION};
 use policycortex_store::{SharedStore, StoreOptions};
 use support::{Backing, ADMIN_KEY};
 
+both_backings!(racing_first_starts_make_one_key);
+
 async fn open(backing: &Backing) -> SharedStore {
     policycortex_store::open(backing.url(), &StoreOptions::default())
         .await
@@ -36,19 +38,6 @@ async fn racing_first_starts_make_one_key(backing: Backing) {
             .len(),
         1
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_first_starts_on_sqlite_make_one_key() {
-    racing_first_starts_make_one_key(Backing::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_first_starts_on_postgres_make_one_key() {
-    let Some(backing) = Backing::postgres().await else {
-        return;
-    };
-    racing_first_starts_make_one_key(backing).await;
 }
 
 #[tokio::test]

@@ -25,6 +25,8 @@ both_stores!(
     idempotency_keys_belong_to_one_organization,
 );
 
+both_backings!(a_retry_after_the_retention_is_a_new_request,);
+
 /// `method path` with the admin key, `X-Request-Id: request_id` and an optional body.
 async fn send_with_id(
     server: &TestServer,
@@ -644,17 +646,4 @@ async fn a_retry_after_the_retention_is_a_new_request(backing: Backing) {
 
     assert!(late.headers().get("idempotent-replayed").is_none());
     assert_problem(late, 409, "conflict").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_after_the_retention_is_a_new_request_on_sqlite() {
-    a_retry_after_the_retention_is_a_new_request(Backing::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_after_the_retention_is_a_new_request_on_postgres() {
-    let Some(backing) = Backing::postgres().await else {
-        return;
-    };
-    a_retry_after_the_retention_is_a_new_request(backing).await;
 }

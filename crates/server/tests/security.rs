@@ -31,6 +31,11 @@ both_stores!(
     a_key_sent_in_the_query_string_never_reaches_the_log,
 );
 
+both_backings!(
+    the_policy_quota_of_an_organization_is_409_when_full,
+    an_address_that_keeps_failing_authentication_is_refused_before_any_lookup,
+);
+
 /// The published pattern of generated keys, anchored.
 fn key_pattern() -> regex::Regex {
     regex::Regex::new(&format!("^{}$", policycortex_server::keys::KEY_PATTERN)).unwrap()
@@ -828,19 +833,6 @@ async fn the_policy_quota_of_an_organization_is_409_when_full(backing: Backing) 
     assert_eq!(theirs.status(), 201);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_policy_quota_is_409_when_full_on_sqlite() {
-    the_policy_quota_of_an_organization_is_409_when_full(Backing::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_policy_quota_is_409_when_full_on_postgres() {
-    let Some(backing) = Backing::postgres().await else {
-        return;
-    };
-    the_policy_quota_of_an_organization_is_409_when_full(backing).await;
-}
-
 /// A server that lets a client address fail authentication 3 times a minute.
 async fn strict_server(backing: Backing) -> TestServer {
     let config = ServerConfig {
@@ -912,20 +904,6 @@ async fn an_address_that_keeps_failing_authentication_is_refused_before_any_look
         "an unknown key waits for the budget"
     );
     assert_eq!(in_use.status(), 200, "a key that worked here keeps working");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_authentications_are_limited_per_address_on_sqlite() {
-    an_address_that_keeps_failing_authentication_is_refused_before_any_lookup(Backing::sqlite())
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_authentications_are_limited_per_address_on_postgres() {
-    let Some(backing) = Backing::postgres().await else {
-        return;
-    };
-    an_address_that_keeps_failing_authentication_is_refused_before_any_lookup(backing).await;
 }
 
 /// Every log line of this test process, as written by [`CapturingSubscriber`].

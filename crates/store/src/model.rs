@@ -38,6 +38,17 @@ pub struct Organization {
     pub created_at: DateTime<Utc>,
 }
 
+impl Organization {
+    /// A new organization with `id` and `name`, created now.
+    pub(crate) fn new(id: String, name: &str) -> Self {
+        Self {
+            id,
+            name: name.to_owned(),
+            created_at: crate::common::now(),
+        }
+    }
+}
+
 /// What an API key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Scope {
@@ -311,6 +322,15 @@ pub struct IdempotentAnswer {
 }
 
 impl IdempotentAnswer {
+    /// The reservation of a request with `request_hash` that is still running.
+    pub fn pending(request_hash: &str) -> Self {
+        Self {
+            request_hash: request_hash.to_owned(),
+            status: 0,
+            body: String::new(),
+        }
+    }
+
     /// Whether the first request is still running.
     pub fn is_pending(&self) -> bool {
         self.status == 0

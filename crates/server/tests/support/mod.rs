@@ -2,7 +2,8 @@
 //!
 //! `TestServer::sqlite()` runs on a fresh SQLite file; `TestServer::postgres()` on a fresh
 //! PostgreSQL database when `POLICYCORTEX_TEST_DATABASE_URL` is set (and `None`, with a
-//! note, otherwise). [`both_stores!`] declares a test for each.
+//! note, otherwise). [`both_stores!`] declares a test for each; [`both_backings!`] does the
+//! same for tests that start their own servers.
 
 #![allow(
     dead_code,
@@ -282,6 +283,25 @@ macro_rules! both_stores {
             async fn $name() {
                 let Some(server) = super::support::TestServer::postgres().await else { return };
                 super::$name(server).await
+            })*
+        }
+    };
+}
+
+/// Declares, for each `async fn NAME(backing: Backing)` given, a test on a SQLite
+/// backing and one on a PostgreSQL backing, for tests that start their own servers.
+#[macro_export]
+macro_rules! both_backings {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backing {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::support::Backing::sqlite()).await })*
+        }
+        mod postgres_backing {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(backing) = super::support::Backing::postgres().await else { return };
+                super::$name(backing).await
             })*
         }
     };

@@ -93,11 +93,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_organization_with_id(&self, id: &str, name: &str) -> StoreResult<Organization> {
-        let organization = Organization {
-            id: id.to_owned(),
-            name: name.to_owned(),
-            created_at: now(),
-        };
+        let organization = Organization::new(id.to_owned(), name);
         let mut tx = self.begin().await?;
         insert_organization(&mut tx, &organization).await?;
         tx.commit().await.map_err(map_error)?;
@@ -124,11 +120,7 @@ impl Store for SqliteStore {
         name: &str,
         mut key: NewApiKey,
     ) -> StoreResult<(Organization, ApiKey)> {
-        let organization = Organization {
-            id: new_id("org"),
-            name: name.to_owned(),
-            created_at: now(),
-        };
+        let organization = Organization::new(new_id("org"), name);
         key.organization_id = organization.id.clone();
 
         let mut tx = self.begin().await?;
@@ -505,11 +497,9 @@ impl Store for SqliteStore {
         match self.find_idempotent(organization_id, key).await? {
             Some(answer) => Ok(IdempotencyClaim::Taken(answer)),
             // Released between the two statements: the caller tries again.
-            None => Ok(IdempotencyClaim::Taken(IdempotentAnswer {
-                request_hash: request_hash.to_owned(),
-                status: 0,
-                body: String::new(),
-            })),
+            None => Ok(IdempotencyClaim::Taken(IdempotentAnswer::pending(
+                request_hash,
+            ))),
         }
     }
 
