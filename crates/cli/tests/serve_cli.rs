@@ -1,8 +1,8 @@
-//! `policycortex serve` as an operator runs it: the real binary, configured only through its
-//! `POLICYCORTEX_*` variables, on a temporary SQLite file. It says where it listens, serves
-//! the API with the bootstrap key, stops cleanly on SIGTERM and keeps every acknowledged
-//! write across a restart; started with no key and no bootstrap key, it prints a generated
-//! admin key once.
+//! `policycortex serve` as an operator runs it: the real binary, configured only through
+//! its `POLICYCORTEX_*` variables, on a temporary SQLite file. It says where it listens,
+//! serves the API with the bootstrap key, stops cleanly on SIGTERM and keeps every
+//! acknowledged write across a restart; started with no key and no bootstrap key, it
+//! prints a generated admin key once.
 
 #![cfg(unix)]
 

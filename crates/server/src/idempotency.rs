@@ -124,7 +124,11 @@ impl Drop for Claim {
         let key = std::mem::take(&mut self.key);
         runtime.spawn(async move {
             if let Err(error) = store.release_idempotent(&organization_id, &key).await {
-                tracing::warn!(%error, "could not release the idempotency key of a cancelled request");
+                tracing::warn!(
+                    %error,
+                    organization.id = %organization_id,
+                    "could not release the idempotency key of a cancelled request"
+                );
             }
         });
     }
